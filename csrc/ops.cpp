@@ -1,0 +1,299 @@
+// The public functions: validate the arguments, promote dtypes, build the graph.
+#include <cmath>
+#include <sstream>
+
+#include "mlx/ops.h"
+
+#include "primitives.h"
+
+namespace mlx_fused_losses {
+
+namespace {
+
+// An argument as the user named it, for error messages.
+struct Arg {
+  const char* name;
+  const mx::array& value;
+};
+
+std::string shape_str(const mx::Shape& shape) {
+  std::ostringstream os;
+  os << "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    os << (i ? ", " : "") << shape[i];
+  }
+  os << (shape.size() == 1 ? ",)" : ")");
+  return os.str();
+}
+
+std::string dtype_str(mx::Dtype dtype) {
+  std::ostringstream os;
+  os << dtype; // "mlx.core.float32"
+  auto s = os.str();
+  auto dot = s.rfind('.');
+  return dot == std::string::npos ? s : s.substr(dot + 1);
+}
+
+[[noreturn]] void fail(const char* fn, const std::string& message) {
+  throw std::invalid_argument(std::string(fn) + ": " + message);
+}
+
+void check_real(const char* fn, const Arg& arg) {
+  if (mx::issubdtype(arg.value.dtype(), mx::complexfloating)) {
+    throw TypeError(std::string(fn) + ": `" + arg.name + "` has dtype " +
+                    dtype_str(arg.value.dtype()) +
+                    "; expected a real dtype (floating, integer or bool)");
+  }
+}
+
+void check_same_shape(const char* fn, const Arg& a, const Arg& b) {
+  if (a.value.shape() != b.value.shape()) {
+    fail(fn, "`" + std::string(b.name) + "` has shape " + shape_str(b.value.shape()) +
+                 "; expected the shape of `" + a.name + "`, " + shape_str(a.value.shape()));
+  }
+}
+
+mx::Shape broadcast_shape(const char* fn, const std::vector<Arg>& args) {
+  mx::Shape shape = args[0].value.shape();
+  for (size_t i = 1; i < args.size(); ++i) {
+    try {
+      shape = mx::broadcast_shapes(shape, args[i].value.shape());
+    } catch (const std::invalid_argument&) {
+      std::string names, shapes;
+      for (size_t j = 0; j <= i; ++j) {
+        names += std::string(j ? ", `" : "`") + args[j].name + "`";
+        shapes += (j ? ", " : "") + shape_str(args[j].value.shape());
+      }
+      fail(fn, "shapes of " + names + " are " + shapes + "; expected broadcastable shapes");
+    }
+  }
+  return shape;
+}
+
+// `value` must satisfy `ok` (NaN never does); `expected` says what is allowed.
+void check_param(const char* fn, const char* name, double value, bool ok, const char* expected) {
+  if (!ok || std::isnan(value)) {
+    std::ostringstream os;
+    os << "`" << name << "` is " << value << "; expected " << expected;
+    fail(fn, os.str());
+  }
+}
+
+// The loss's dtype: the inputs' promoted dtype, float32 for integers and bools
+// (as mlx.nn.losses, whose arithmetic and mean promote them to float32).
+mx::Dtype loss_dtype(const std::vector<Arg>& args) {
+  mx::Dtype dtype = args[0].value.dtype();
+  for (size_t i = 1; i < args.size(); ++i) {
+    dtype = mx::promote_types(dtype, args[i].value.dtype());
+  }
+  return mx::issubdtype(dtype, mx::floating) ? dtype : mx::float32;
+}
+
+// One pointwise primitive over broadcast `operands` (and `weights`, a
+// per-element multiplier).
+mx::array pointwise(const char* fn, mfl::PointwiseKind kind, const std::vector<Arg>& operands,
+                    const std::optional<Arg>& weights, mfl::PointwiseParams<double> params,
+                    Reduction reduction, mx::StreamOrDevice s) {
+  std::vector<Arg> args(operands);
+  if (weights) {
+    args.push_back(*weights);
+  }
+  for (const auto& a : args) {
+    check_real(fn, a);
+  }
+  mx::Shape shape = broadcast_shape(fn, args);
+  mx::Dtype dtype = loss_dtype(args);
+  std::vector<mx::array> inputs;
+  for (const auto& a : args) {
+    inputs.push_back(mx::broadcast_to(mx::astype(a.value, dtype, s), shape, s));
+  }
+  PointwiseSpec spec{kind, params, reduction, static_cast<int>(operands.size()),
+                     weights.has_value()};
+  auto prim = std::make_shared<Pointwise>(mx::to_stream(s), spec);
+  auto out_shape = prim->output_shapes(inputs)[0];
+  return mx::array(out_shape, dtype, prim, inputs);
+}
+
+mfl::PointwiseParams<double> params(double a = 0, double b = 0, double c = 0, int flags = 0) {
+  return {a, b, c, flags};
+}
+
+} // namespace
+
+Reduction parse_reduction(const std::string& reduction) {
+  if (reduction == "none") {
+    return Reduction::None;
+  }
+  if (reduction == "mean") {
+    return Reduction::Mean;
+  }
+  if (reduction == "sum") {
+    return Reduction::Sum;
+  }
+  throw std::invalid_argument("`reduction` is '" + reduction +
+                              "'; expected one of 'none', 'mean', 'sum'");
+}
+
+using mfl::PointwiseKind;
+
+mx::array mse_loss(const mx::array& predictions, const mx::array& targets, Reduction reduction,
+                   mx::StreamOrDevice s) {
+  Arg p{"predictions", predictions}, t{"targets", targets};
+  check_same_shape("mse_loss", p, t);
+  return pointwise("mse_loss", PointwiseKind::mse, {p, t}, {}, params(), reduction, s);
+}
+
+mx::array l1_loss(const mx::array& predictions, const mx::array& targets, Reduction reduction,
+                  mx::StreamOrDevice s) {
+  Arg p{"predictions", predictions}, t{"targets", targets};
+  check_same_shape("l1_loss", p, t);
+  return pointwise("l1_loss", PointwiseKind::l1, {p, t}, {}, params(), reduction, s);
+}
+
+mx::array huber_loss(const mx::array& inputs, const mx::array& targets, double delta,
+                     Reduction reduction, mx::StreamOrDevice s) {
+  check_param("huber_loss", "delta", delta, delta > 0, "a number > 0");
+  return pointwise("huber_loss", PointwiseKind::huber, {{"inputs", inputs}, {"targets", targets}},
+                   {}, params(delta), reduction, s);
+}
+
+mx::array smooth_l1_loss(const mx::array& predictions, const mx::array& targets, double beta,
+                         Reduction reduction, mx::StreamOrDevice s) {
+  Arg p{"predictions", predictions}, t{"targets", targets};
+  check_same_shape("smooth_l1_loss", p, t);
+  check_param("smooth_l1_loss", "beta", beta, beta >= 0, "a number >= 0");
+  return pointwise("smooth_l1_loss", PointwiseKind::smooth_l1, {p, t}, {}, params(beta),
+                   reduction, s);
+}
+
+mx::array log_cosh_loss(const mx::array& inputs, const mx::array& targets, Reduction reduction,
+                        mx::StreamOrDevice s) {
+  return pointwise("log_cosh_loss", PointwiseKind::log_cosh,
+                   {{"inputs", inputs}, {"targets", targets}}, {}, params(), reduction, s);
+}
+
+mx::array hinge_loss(const mx::array& inputs, const mx::array& targets, Reduction reduction,
+                     mx::StreamOrDevice s) {
+  return pointwise("hinge_loss", PointwiseKind::hinge, {{"inputs", inputs}, {"targets", targets}},
+                   {}, params(), reduction, s);
+}
+
+mx::array squared_hinge_loss(const mx::array& inputs, const mx::array& targets,
+                             Reduction reduction, mx::StreamOrDevice s) {
+  return pointwise("squared_hinge_loss", PointwiseKind::squared_hinge,
+                   {{"inputs", inputs}, {"targets", targets}}, {}, params(), reduction, s);
+}
+
+mx::array margin_ranking_loss(const mx::array& inputs1, const mx::array& inputs2,
+                              const mx::array& targets, double margin, Reduction reduction,
+                              mx::StreamOrDevice s) {
+  const char* fn = "margin_ranking_loss";
+  Arg a{"inputs1", inputs1}, b{"inputs2", inputs2}, t{"targets", targets};
+  check_same_shape(fn, a, b);
+  check_same_shape(fn, a, t);
+  check_param(fn, "margin", margin, std::isfinite(margin), "a finite number");
+  return pointwise(fn, PointwiseKind::margin_ranking, {a, b, t}, {}, params(margin), reduction, s);
+}
+
+mx::array gaussian_nll_loss(const mx::array& inputs, const mx::array& targets,
+                            const mx::array& vars, bool full, double eps, Reduction reduction,
+                            mx::StreamOrDevice s) {
+  const char* fn = "gaussian_nll_loss";
+  Arg i{"inputs", inputs}, t{"targets", targets}, v{"vars", vars};
+  check_same_shape(fn, i, t);
+  check_same_shape(fn, i, v);
+  check_param(fn, "eps", eps, eps > 0, "a number > 0");
+  double constant = full ? 0.5 * std::log(2 * M_PI) : 0.0;
+  return pointwise(fn, PointwiseKind::gaussian_nll, {i, t, v}, {}, params(eps, constant),
+                   reduction, s);
+}
+
+mx::array binary_cross_entropy(const mx::array& inputs, const mx::array& targets,
+                               const std::optional<mx::array>& weights, bool with_logits,
+                               Reduction reduction, const std::optional<mx::array>& pos_weight,
+                               mx::StreamOrDevice s) {
+  const char* fn = "binary_cross_entropy";
+  Arg i{"inputs", inputs}, t{"targets", targets};
+  check_same_shape(fn, i, t);
+  std::vector<Arg> operands{i, t};
+  if (pos_weight) {
+    Arg pw{"pos_weight", *pos_weight};
+    if (broadcast_shape(fn, {t, pw}) != targets.shape()) {
+      fail(fn, "`pos_weight` has shape " + shape_str(pos_weight->shape()) +
+                   "; expected a shape that broadcasts to the shape of `targets`, " +
+                   shape_str(targets.shape()));
+    }
+    operands.push_back(pw);
+  }
+  auto kind = with_logits ? PointwiseKind::bce_logits : PointwiseKind::bce_probs;
+  if (!weights) {
+    return pointwise(fn, kind, operands, {}, params(), reduction, s);
+  }
+  Arg w{"weights", *weights};
+  check_same_shape(fn, i, w);
+  return pointwise(fn, kind, operands, w, params(), reduction, s);
+}
+
+mx::array rmse_loss(const mx::array& predictions, const mx::array& targets, Reduction reduction,
+                    mx::StreamOrDevice s) {
+  Arg p{"predictions", predictions}, t{"targets", targets};
+  check_same_shape("rmse_loss", p, t);
+  return mx::sqrt(pointwise("rmse_loss", PointwiseKind::mse, {p, t}, {}, params(), reduction, s),
+                  s);
+}
+
+mx::array charbonnier_loss(const mx::array& predictions, const mx::array& targets, double eps,
+                           Reduction reduction, mx::StreamOrDevice s) {
+  Arg p{"predictions", predictions}, t{"targets", targets};
+  check_same_shape("charbonnier_loss", p, t);
+  check_param("charbonnier_loss", "eps", eps, eps > 0, "a number > 0");
+  return pointwise("charbonnier_loss", PointwiseKind::charbonnier, {p, t}, {}, params(eps),
+                   reduction, s);
+}
+
+mx::array quantile_loss(const mx::array& predictions, const mx::array& targets, double tau,
+                        Reduction reduction, mx::StreamOrDevice s) {
+  Arg p{"predictions", predictions}, t{"targets", targets};
+  check_same_shape("quantile_loss", p, t);
+  check_param("quantile_loss", "tau", tau, tau >= 0 && tau <= 1, "a number in [0, 1]");
+  return pointwise("quantile_loss", PointwiseKind::quantile, {p, t}, {}, params(tau), reduction,
+                   s);
+}
+
+mx::array mape_loss(const mx::array& predictions, const mx::array& targets, double eps,
+                    Reduction reduction, mx::StreamOrDevice s) {
+  Arg p{"predictions", predictions}, t{"targets", targets};
+  check_same_shape("mape_loss", p, t);
+  check_param("mape_loss", "eps", eps, eps > 0, "a number > 0");
+  return pointwise("mape_loss", PointwiseKind::mape, {p, t}, {}, params(eps), reduction, s);
+}
+
+mx::array msle_loss(const mx::array& predictions, const mx::array& targets, Reduction reduction,
+                    mx::StreamOrDevice s) {
+  Arg p{"predictions", predictions}, t{"targets", targets};
+  check_same_shape("msle_loss", p, t);
+  return pointwise("msle_loss", PointwiseKind::msle, {p, t}, {}, params(), reduction, s);
+}
+
+mx::array poisson_nll_loss(const mx::array& inputs, const mx::array& targets, bool log_input,
+                           bool full, double eps, Reduction reduction, mx::StreamOrDevice s) {
+  Arg i{"inputs", inputs}, t{"targets", targets};
+  check_same_shape("poisson_nll_loss", i, t);
+  check_param("poisson_nll_loss", "eps", eps, eps > 0, "a number > 0");
+  int flags = (log_input ? 1 : 0) | (full ? 2 : 0);
+  return pointwise("poisson_nll_loss", PointwiseKind::poisson_nll, {i, t}, {},
+                   params(eps, 0, 0, flags), reduction, s);
+}
+
+mx::array sigmoid_focal_loss(const mx::array& inputs, const mx::array& targets, double alpha,
+                             double gamma, Reduction reduction, mx::StreamOrDevice s) {
+  const char* fn = "sigmoid_focal_loss";
+  Arg i{"inputs", inputs}, t{"targets", targets};
+  check_same_shape(fn, i, t);
+  check_param(fn, "alpha", alpha, alpha <= 1, "a number in [0, 1], or negative to disable it");
+  check_param(fn, "gamma", gamma, gamma >= 0 && std::isfinite(gamma), "a finite number >= 0");
+  return pointwise(fn, PointwiseKind::sigmoid_focal, {i, t}, {}, params(alpha, gamma), reduction,
+                   s);
+}
+
+} // namespace mlx_fused_losses

@@ -1,0 +1,173 @@
+// The pointwise family's graph-level logic: names, shapes, vjp, jvp, vmap.
+// The kernels are in csrc/cpu/pointwise.cpp and csrc/metal/pointwise.cpp.
+#include "primitives.h"
+
+#include <numeric>
+
+#include "mlx/ops.h"
+
+namespace mlx_fused_losses {
+
+bool PointwiseSpec::operator==(const PointwiseSpec& o) const {
+  return kind == o.kind && params.a == o.params.a && params.b == o.params.b &&
+      params.c == o.params.c && params.flags == o.params.flags && reduction == o.reduction &&
+      n_operands == o.n_operands && weighted == o.weighted && batch_ndim == o.batch_ndim;
+}
+
+const char* PointwiseSpec::loss_name() const {
+  switch (kind) {
+#define MFL_KIND_NAME(name, type, arity) \
+  case mfl::PointwiseKind::name:         \
+    return #name;
+    MFL_POINTWISE_LOSSES(MFL_KIND_NAME)
+#undef MFL_KIND_NAME
+  }
+  return "unknown";
+}
+
+int64_t reduced_size(const mx::array& input, int batch_ndim) {
+  int64_t n = 1;
+  for (int ax = batch_ndim; ax < static_cast<int>(input.ndim()); ++ax) {
+    n *= input.shape(ax);
+  }
+  return n;
+}
+
+namespace {
+
+mx::Shape batch_shape(const mx::array& input, int batch_ndim) {
+  return mx::Shape(input.shape().begin(), input.shape().begin() + batch_ndim);
+}
+
+// The shape of the forward's output.
+mx::Shape loss_shape(const PointwiseSpec& spec, const mx::array& input) {
+  return spec.reduction == Reduction::None ? input.shape() : batch_shape(input, spec.batch_ndim);
+}
+
+// Gradients of `wrt` (indices into inputs) scaled by `cotangent` (of the
+// forward output's shape), from one PointwiseVJP primitive.
+std::vector<mx::array> pointwise_grads(const mx::Stream& stream, const PointwiseSpec& spec,
+                                       const std::vector<mx::array>& inputs,
+                                       const mx::array& cotangent, const std::vector<int>& wrt) {
+  const auto& shape = inputs[0].shape();
+  mx::array cot = mx::astype(cotangent, inputs[0].dtype(), stream);
+  if (spec.reduction != Reduction::None) {
+    // (batch...) -> (batch..., 1, ..., 1) -> broadcast: stride 0, no copy.
+    mx::Shape expanded = batch_shape(inputs[0], spec.batch_ndim);
+    expanded.resize(shape.size(), 1);
+    cot = mx::reshape(cot, expanded, stream);
+  }
+  cot = mx::broadcast_to(cot, shape, stream);
+  std::vector<mx::array> vjp_inputs(inputs);
+  vjp_inputs.push_back(cot);
+  std::vector<mx::Shape> shapes;
+  std::vector<mx::Dtype> dtypes;
+  for (int i : wrt) {
+    shapes.push_back(shape);
+    dtypes.push_back(inputs[i].dtype());
+  }
+  return mx::array::make_arrays(std::move(shapes), dtypes,
+                                std::make_shared<PointwiseVJP>(stream, spec, wrt), vjp_inputs);
+}
+
+// Moves each mapped axis to the front and broadcasts unmapped inputs along it,
+// so the batched primitive sees one more leading batch axis.
+std::vector<mx::array> batch_front(const mx::Stream& stream, const std::vector<mx::array>& inputs,
+                                   const std::vector<int>& axes) {
+  int size = -1;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (axes[i] >= 0) {
+      size = inputs[i].shape(axes[i]);
+    }
+  }
+  std::vector<mx::array> out;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (axes[i] >= 0) {
+      out.push_back(mx::moveaxis(inputs[i], axes[i], 0, stream));
+    } else {
+      mx::Shape shape = inputs[i].shape();
+      shape.insert(shape.begin(), size);
+      out.push_back(mx::broadcast_to(mx::expand_dims(inputs[i], 0, stream), shape, stream));
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+std::vector<mx::Shape> Pointwise::output_shapes(const std::vector<mx::array>& inputs) {
+  return {loss_shape(spec_, inputs[0])};
+}
+
+const char* Pointwise::name() const {
+  return "FusedPointwiseLoss";
+}
+
+bool Pointwise::is_equivalent(const mx::Primitive& other) const {
+  return spec_ == static_cast<const Pointwise&>(other).spec_;
+}
+
+std::vector<mx::array> Pointwise::vjp(const std::vector<mx::array>& primals,
+                                      const std::vector<mx::array>& cotangents,
+                                      const std::vector<int>& argnums,
+                                      const std::vector<mx::array>&) {
+  return pointwise_grads(stream(), spec_, primals, cotangents[0], argnums);
+}
+
+std::vector<mx::array> Pointwise::jvp(const std::vector<mx::array>& primals,
+                                      const std::vector<mx::array>& tangents,
+                                      const std::vector<int>& argnums) {
+  // d loss = sum over inputs of (d loss / d input) * tangent, reduced like the loss.
+  auto unit = mx::ones(loss_shape(spec_, primals[0]), primals[0].dtype(), stream());
+  auto grads = pointwise_grads(stream(), spec_, primals, unit, argnums);
+  mx::array total = mx::multiply(grads[0], tangents[0], stream());
+  for (size_t i = 1; i < grads.size(); ++i) {
+    total = mx::add(total, mx::multiply(grads[i], tangents[i], stream()), stream());
+  }
+  if (spec_.reduction == Reduction::None) {
+    return {total};
+  }
+  std::vector<int> reduced(primals[0].ndim() - spec_.batch_ndim);
+  std::iota(reduced.begin(), reduced.end(), spec_.batch_ndim);
+  return {mx::sum(total, reduced, false, stream())};
+}
+
+std::pair<std::vector<mx::array>, std::vector<int>> Pointwise::vmap(
+    const std::vector<mx::array>& inputs, const std::vector<int>& axes) {
+  auto batched = batch_front(stream(), inputs, axes);
+  PointwiseSpec spec = spec_;
+  spec.batch_ndim += 1;
+  auto out = mx::array(loss_shape(spec, batched[0]), batched[0].dtype(),
+                       std::make_shared<Pointwise>(stream(), spec), batched);
+  return {{out}, {0}};
+}
+
+std::vector<mx::Shape> PointwiseVJP::output_shapes(const std::vector<mx::array>& inputs) {
+  return std::vector<mx::Shape>(wrt_.size(), inputs[0].shape());
+}
+
+const char* PointwiseVJP::name() const {
+  return "FusedPointwiseLossVJP";
+}
+
+bool PointwiseVJP::is_equivalent(const mx::Primitive& other) const {
+  const auto& o = static_cast<const PointwiseVJP&>(other);
+  return spec_ == o.spec_ && wrt_ == o.wrt_;
+}
+
+std::pair<std::vector<mx::array>, std::vector<int>> PointwiseVJP::vmap(
+    const std::vector<mx::array>& inputs, const std::vector<int>& axes) {
+  auto batched = batch_front(stream(), inputs, axes);
+  PointwiseSpec spec = spec_;
+  spec.batch_ndim += 1;
+  std::vector<mx::Shape> shapes(wrt_.size(), batched[0].shape());
+  std::vector<mx::Dtype> dtypes;
+  for (int i : wrt_) {
+    dtypes.push_back(batched[i].dtype());
+  }
+  auto outs = mx::array::make_arrays(std::move(shapes), dtypes,
+                                     std::make_shared<PointwiseVJP>(stream(), spec, wrt_), batched);
+  return {outs, std::vector<int>(outs.size(), 0)};
+}
+
+} // namespace mlx_fused_losses

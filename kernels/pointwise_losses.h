@@ -1,0 +1,360 @@
+// The pointwise loss family: per-element value and derivative of every loss,
+// written once and compiled both by the CPU backend (C++) and by the Metal shaders.
+//
+// A loss is a struct with
+//   value(x, y, z, p)  the per-element loss,
+//   grad(x, y, z, p)   its partial derivatives {d/dx, d/dy, d/dz},
+// where x, y, z are the loss's operands in the order of its Python signature
+// (z is unused by two-operand losses) and p holds its scalar parameters.
+// Kernels accumulate in T = float (double for float64 inputs on the CPU).
+//
+// To add a loss: write its struct here and add one line to
+// MFL_POINTWISE_LOSSES; kernels, dispatch and bindings pick it up from there.
+#pragma once
+
+#include "kernels/math.h"
+
+namespace mfl {
+
+// Scalar parameters of a pointwise loss; what a, b, c mean is up to the loss.
+template <typename T>
+struct PointwiseParams {
+  T a;
+  T b;
+  T c;
+  int flags;
+};
+
+template <typename T>
+struct PointwiseGrad {
+  T dx;
+  T dy;
+  T dz;
+};
+
+// Mean squared error: (x - y)^2.
+struct Mse {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T>) {
+    T e = x - y;
+    return e * e;
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T>) {
+    T g = T(2) * (x - y);
+    return {g, -g, T(0)};
+  }
+};
+
+// |x - y|; gradient sign(x - y) with sign(0) = 0, as MLX.
+struct L1 {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T>) {
+    return abs_(x - y);
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T>) {
+    T g = sign_(x - y);
+    return {g, -g, T(0)};
+  }
+};
+
+// Huber (a = delta): 0.5 e^2 for |e| <= delta, else delta (|e| - 0.5 delta).
+struct Huber {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T> p) {
+    T a = abs_(x - y);
+    T q = min_(a, p.a);
+    return T(0.5) * q * q + p.a * (a - q);
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T> p) {
+    T g = max_(min_(x - y, p.a), -p.a);
+    return {g, -g, T(0)};
+  }
+};
+
+// Smooth L1 (a = beta): 0.5 e^2 / beta for |e| < beta, else |e| - 0.5 beta.
+struct SmoothL1 {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T> p) {
+    T a = abs_(x - y);
+    return a < p.a ? T(0.5) * a * a / p.a : a - T(0.5) * p.a;
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T> p) {
+    T e = x - y;
+    T g = abs_(e) < p.a ? e / p.a : sign_(e);
+    return {g, -g, T(0)};
+  }
+};
+
+// log(cosh(e)) = |e| + log1p(exp(-2|e|)) - log 2, finite for any e.
+struct LogCosh {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T>) {
+    T a = abs_(x - y);
+    return a + log1p_(exp_(T(-2) * a)) - T(0.693147180559945309417232121458176568);
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T>) {
+    T g = tanh_(x - y);
+    return {g, -g, T(0)};
+  }
+};
+
+// Hinge: max(0, 1 - x y), targets y in {-1, 1}.
+struct Hinge {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T>) {
+    return max_(T(1) - x * y, T(0));
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T>) {
+    bool active = T(1) - x * y > T(0);
+    return {active ? -y : T(0), active ? -x : T(0), T(0)};
+  }
+};
+
+// Squared hinge: max(0, 1 - x y)^2.
+struct SquaredHinge {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T>) {
+    T m = max_(T(1) - x * y, T(0));
+    return m * m;
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T>) {
+    T m2 = T(2) * max_(T(1) - x * y, T(0));
+    return {-y * m2, -x * m2, T(0)};
+  }
+};
+
+// Margin ranking (a = margin): max(0, -z (x - y) + margin), x = inputs1,
+// y = inputs2, z = targets in {-1, 1}.
+struct MarginRanking {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T z, PointwiseParams<T> p) {
+    return max_(-z * (x - y) + p.a, T(0));
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T z, PointwiseParams<T> p) {
+    bool active = -z * (x - y) + p.a > T(0);
+    return {active ? -z : T(0), active ? z : T(0), active ? y - x : T(0)};
+  }
+};
+
+// Gaussian NLL (a = eps, b = constant term: 0.5 log(2 pi) when full, else 0),
+// x = mean, y = target, z = variance clamped below at eps:
+// 0.5 (log v + (y - x)^2 / v) + b.
+struct GaussianNll {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T z, PointwiseParams<T> p) {
+    T v = max_(z, p.a);
+    T e = y - x;
+    return T(0.5) * (log_(v) + e * e / v) + p.b;
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T z, PointwiseParams<T> p) {
+    T v = max_(z, p.a);
+    T r = (x - y) / v;
+    // The clamp passes no gradient where it is active (z <= eps), as MLX.
+    T dv = z > p.a ? T(0.5) * (T(1) / v - r * r) : T(0);
+    return {r, -r, dv};
+  }
+};
+
+// Binary cross-entropy on logits x with targets y and positive-class weight z
+// (PyTorch's pos_weight; 1 gives MLX's loss):
+// (1 - y) x + (1 + (z - 1) y) softplus(-x).
+struct BceLogits {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T z, PointwiseParams<T>) {
+    return (T(1) - y) * x + (T(1) + (z - T(1)) * y) * softplus_(-x);
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T z, PointwiseParams<T>) {
+    T sp = softplus_(-x);
+    T dx = (T(1) - y) - (T(1) + (z - T(1)) * y) * sigmoid_(-x);
+    return {dx, (z - T(1)) * sp - x, y * sp};
+  }
+};
+
+// Binary cross-entropy on probabilities x with targets y and positive-class
+// weight z; each log is clamped below at -100 as MLX and PyTorch do:
+// -(z y max(log x, -100) + (1 - y) max(log(1 - x), -100)).
+struct BceProbs {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T z, PointwiseParams<T>) {
+    T lp = max_(log_(x), T(-100));
+    T lq = max_(log_(T(1) - x), T(-100));
+    return -(z * y * lp + (T(1) - y) * lq);
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T z, PointwiseParams<T>) {
+    T lp = log_(x);
+    T lq = log_(T(1) - x);
+    // A clamped log passes no gradient.
+    T dlp = lp > T(-100) ? T(1) / x : T(0);
+    T dlq = lq > T(-100) ? T(-1) / (T(1) - x) : T(0);
+    lp = max_(lp, T(-100));
+    lq = max_(lq, T(-100));
+    return {-(z * y * dlp + (T(1) - y) * dlq), lq - z * lp, -y * lp};
+  }
+};
+
+// Charbonnier (a = eps): sqrt(e^2 + eps^2) (Charbonnier et al., 1994).
+struct Charbonnier {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T> p) {
+    T e = x - y;
+    return sqrt_(e * e + p.a * p.a);
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T> p) {
+    T e = x - y;
+    T g = e / sqrt_(e * e + p.a * p.a);
+    return {g, -g, T(0)};
+  }
+};
+
+// Quantile / pinball (a = tau), x = prediction, y = target, e = y - x:
+// max(tau e, (tau - 1) e) (Koenker & Bassett, 1978).
+struct Quantile {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T> p) {
+    T e = y - x;
+    return max_(p.a * e, (p.a - T(1)) * e);
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T> p) {
+    T e = y - x;
+    T g = e > T(0) ? -p.a : (e < T(0) ? T(1) - p.a : T(0));
+    return {g, -g, T(0)};
+  }
+};
+
+// Mean absolute percentage error (a = eps): |x - y| / max(|y|, eps), as
+// scikit-learn's mean_absolute_percentage_error.
+struct Mape {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T> p) {
+    return abs_(x - y) / max_(abs_(y), p.a);
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T> p) {
+    T d = max_(abs_(y), p.a);
+    T dx = sign_(x - y) / d;
+    T dd = abs_(y) > p.a ? sign_(y) : T(0);
+    return {dx, -dx - abs_(x - y) / (d * d) * dd, T(0)};
+  }
+};
+
+// Mean squared logarithmic error: (log1p(x) - log1p(y))^2, x, y > -1.
+struct Msle {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T>) {
+    T e = log1p_(x) - log1p_(y);
+    return e * e;
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T>) {
+    T g = T(2) * (log1p_(x) - log1p_(y));
+    return {g / (T(1) + x), -g / (T(1) + y), T(0)};
+  }
+};
+
+// Poisson NLL as PyTorch's poisson_nll_loss (a = eps, flags: 1 = log_input,
+// 2 = full). x = input, y = target:
+//   log_input: exp(x) - y x        else: x - y log(x + eps)
+//   full adds Stirling's term y log y - y + 0.5 log(2 pi y) where y > 1.
+struct PoissonNll {
+  template <typename T>
+  static MFL_FN T stirling(T y) {
+    return y > T(1) ? y * log_(y) - y + T(0.5) * log_(T(6.283185307179586476925286766559)* y) : T(0);
+  }
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T> p) {
+    T v = (p.flags & 1) ? exp_(x) - y * x : x - y * log_(x + p.a);
+    return (p.flags & 2) ? v + stirling(y) : v;
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T> p) {
+    T dx = (p.flags & 1) ? exp_(x) - y : T(1) - y / (x + p.a);
+    T dy = (p.flags & 1) ? -x : -log_(x + p.a);
+    if ((p.flags & 2) && y > T(1)) {
+      dy += log_(y) + T(0.5) / y;
+    }
+    return {dx, dy, T(0)};
+  }
+};
+
+// Sigmoid focal loss as torchvision.ops.sigmoid_focal_loss (a = alpha, b =
+// gamma; alpha < 0 disables the class weighting) (Lin et al., 2017):
+//   ce = softplus(x) - x y,  m = 1 - p_t = p + y - 2 p y,  p = sigmoid(x),
+//   loss = alpha_t ce m^gamma,  alpha_t = alpha y + (1 - alpha)(1 - y).
+struct SigmoidFocal {
+  template <typename T>
+  static MFL_FN T modulator(T m, T gamma) {
+    return gamma == T(0) ? T(1) : pow_(m, gamma);
+  }
+  template <typename T>
+  static MFL_FN T alpha_t(T y, T alpha) {
+    return alpha >= T(0) ? alpha * y + (T(1) - alpha) * (T(1) - y) : T(1);
+  }
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T> p) {
+    T prob = sigmoid_(x);
+    T m = prob + y - T(2) * prob * y;
+    T ce = softplus_(x) - x * y;
+    return alpha_t(y, p.a) * ce * modulator(m, p.b);
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T> p) {
+    T prob = sigmoid_(x);
+    T m = prob + y - T(2) * prob * y;
+    T ce = softplus_(x) - x * y;
+    T mg = modulator(m, p.b);
+    // d(m^gamma)/dm, written so m = 0 gives 0 rather than 0 * inf.
+    T dmg = (p.b == T(0) || m <= T(0)) ? T(0) : p.b * mg / m;
+    T at = alpha_t(y, p.a);
+    T dx = at * ((prob - y) * mg + ce * dmg * (T(1) - T(2) * y) * prob * (T(1) - prob));
+    T dy = at * (-x * mg + ce * dmg * (T(1) - T(2) * prob));
+    if (p.a >= T(0)) {
+      dy += (T(2) * p.a - T(1)) * ce * mg;
+    }
+    return {dx, dy, T(0)};
+  }
+};
+
+} // namespace mfl
+
+// Every pointwise loss: X(kind name, struct, number of operands). The kind
+// name is used in the kind enum, kernel names ("pointwise_<name>_<dtype>") and
+// the Python/C++ dispatch.
+#define MFL_POINTWISE_LOSSES(X)    \
+  X(mse, Mse, 2)                   \
+  X(l1, L1, 2)                     \
+  X(huber, Huber, 2)               \
+  X(smooth_l1, SmoothL1, 2)        \
+  X(log_cosh, LogCosh, 2)          \
+  X(hinge, Hinge, 2)               \
+  X(squared_hinge, SquaredHinge, 2) \
+  X(margin_ranking, MarginRanking, 3) \
+  X(gaussian_nll, GaussianNll, 3)  \
+  X(bce_logits, BceLogits, 3)      \
+  X(bce_probs, BceProbs, 3)        \
+  X(charbonnier, Charbonnier, 2)   \
+  X(quantile, Quantile, 2)         \
+  X(mape, Mape, 2)                 \
+  X(msle, Msle, 2)                 \
+  X(poisson_nll, PoissonNll, 2)    \
+  X(sigmoid_focal, SigmoidFocal, 2)
+
+namespace mfl {
+enum class PointwiseKind : int {
+#define MFL_KIND_ENUM(name, type, arity) name,
+  MFL_POINTWISE_LOSSES(MFL_KIND_ENUM)
+#undef MFL_KIND_ENUM
+};
+} // namespace mfl
