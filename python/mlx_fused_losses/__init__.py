@@ -1,0 +1,21 @@
+"""mlx-fused-losses: fused, exact and fast loss functions for MLX.
+
+Every loss is a custom MLX primitive that computes the loss and its reduction in
+one pass, with a one-pass gradient. Functions that ``mlx.nn.losses`` has keep its
+signatures, so ``import mlx_fused_losses as losses`` can replace
+``import mlx.nn.losses as losses``; :func:`patch_mlx` swaps them in place.
+"""
+
+from .patch import PATCHABLE, is_patched, patch_mlx, patched_mlx, unpatch_mlx
+from .pointwise import *  # noqa: F401,F403
+from .pointwise import __all__ as _pointwise_all
+
+__version__ = "0.1.0"
+
+__all__ = list(_pointwise_all) + [
+    "patch_mlx",
+    "unpatch_mlx",
+    "patched_mlx",
+    "is_patched",
+    "PATCHABLE",
+]
