@@ -117,9 +117,10 @@ template <typename Loss, typename T, bool Strided>
     constant const int64_t* strides [[buffer(7)]],
     uint2 group [[threadgroup_position_in_grid]],
     uint2 groups [[threadgroups_per_grid]],
-    uint lid [[thread_index_in_threadgroup]],
-    uint tg_size [[threads_per_threadgroup]]) {
+    uint2 tg_dims [[threads_per_threadgroup]],
+    uint lid [[thread_index_in_threadgroup]]) {
   const PointwiseParams<float> p = loss_params(args);
+  const uint tg_size = tg_dims.x;
   const int64_t base = int64_t(group.y) * args.inner;
   const int64_t step = int64_t(groups.x) * tg_size;
   for (int64_t j = int64_t(group.x) * tg_size + lid; j < args.inner; j += step) {
@@ -144,12 +145,13 @@ template <typename Loss, typename T, bool Strided>
     constant const int64_t* strides [[buffer(7)]],
     uint2 group [[threadgroup_position_in_grid]],
     uint2 groups [[threadgroups_per_grid]],
+    uint2 tg_dims [[threads_per_threadgroup]],
     uint lid [[thread_index_in_threadgroup]],
-    uint tg_size [[threads_per_threadgroup]],
     uint simd_lane [[thread_index_in_simdgroup]],
     uint simd_group [[simdgroup_index_in_threadgroup]]) {
   threadgroup float shared[kSimdSize];
   const PointwiseParams<float> p = loss_params(args);
+  const uint tg_size = tg_dims.x;
   const int64_t base = int64_t(group.y) * args.inner;
   const int64_t step = int64_t(groups.x) * tg_size;
   float sum = 0.0f;
@@ -209,9 +211,10 @@ template <typename Loss, typename T, bool Strided>
     constant const int64_t* strides [[buffer(11)]],
     uint2 group [[threadgroup_position_in_grid]],
     uint2 groups [[threadgroups_per_grid]],
-    uint lid [[thread_index_in_threadgroup]],
-    uint tg_size [[threads_per_threadgroup]]) {
+    uint2 tg_dims [[threads_per_threadgroup]],
+    uint lid [[thread_index_in_threadgroup]]) {
   const PointwiseParams<float> p = loss_params(args);
+  const uint tg_size = tg_dims.x;
   const int64_t base = int64_t(group.y) * args.inner;
   const int64_t step = int64_t(groups.x) * tg_size;
   const bool weight_grad = args.has_w &&
