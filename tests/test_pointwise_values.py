@@ -19,7 +19,7 @@ DTYPES = [mx.float32, mx.float16, mx.bfloat16, mx.float64]
 def test_values(case, dtype, rng):
     """All reductions in one dtype: computed from the dtype's values, accumulated
     in float32 (float64 for float64) and returned in the dtype."""
-    arrays, values = as_dtype(case, case.sample(rng, (5, 7)), dtype)
+    arrays, values = as_dtype(case.sample(rng, (5, 7)), dtype)
     for reduction in REDUCTIONS:
         out = case(*arrays, reduction=reduction)
         expected = case.expected(*values, reduction=reduction)
@@ -104,7 +104,7 @@ def test_layout_3d_permuted(rng):
 
 @pytest.mark.parametrize("case", PER_FUNCTION, ids=ids(PER_FUNCTION))
 def test_zero_dim(case, rng):
-    arrays, values = as_dtype(case, case.sample(rng, ()), mx.float32)
+    arrays, values = as_dtype(case.sample(rng, ()), mx.float32)
     for reduction in REDUCTIONS:
         out = case(*arrays, reduction=reduction)
         assert out.shape == ()
@@ -115,7 +115,7 @@ def test_zero_dim(case, rng):
 @pytest.mark.parametrize("case", PER_FUNCTION, ids=ids(PER_FUNCTION))
 def test_empty(case, dtype, rng):
     """As stock MLX: the sum of nothing is 0, its mean NaN, 'none' keeps the shape."""
-    arrays, _ = as_dtype(case, case.sample(rng, (0, 3)), dtype)
+    arrays, _ = as_dtype(case.sample(rng, (0, 3)), dtype)
     none = case(*arrays, reduction="none")
     assert none.shape == (0, 3) and none.dtype == dtype
     total = case(*arrays, reduction="sum")
@@ -194,7 +194,7 @@ def test_defaults_match_reference_defaults(case, rng):
     """A call without ``reduction`` uses the documented default reduction."""
     from reference import POINTWISE
 
-    arrays, values = as_dtype(case, case.sample(rng, (3, 4)), mx.float64)
+    arrays, values = as_dtype(case.sample(rng, (3, 4)), mx.float64)
     default = POINTWISE[case.fn].reduction
     kwargs = dict(zip(case.operands, arrays), **case.params)
     import mlx_fused_losses as mfl
