@@ -14,6 +14,8 @@ namespace mfl = mlx_fused_losses;
 using mfl::mx::array;
 using mfl::mx::StreamOrDevice;
 
+void add_metal_plan_bindings(nb::module_& m); // bindings_metal_plan.cpp
+
 namespace {
 
 
@@ -33,6 +35,8 @@ NB_MODULE(_ext, m) {
       PyErr_SetString(PyExc_TypeError, e.what());
     }
   });
+
+  add_metal_plan_bindings(m);
 
   auto s = "stream"_a = nb::none();
 

@@ -35,6 +35,16 @@ mx::array pointwise(const char* fn, mfl::PointwiseKind kind, const std::vector<A
   return mx::array(out_shape, dtype, prim, inputs);
 }
 
+// An operand that stock MLX's formula first passes through a float function
+// (log, logaddexp, or maximum with a Python float) is float32 there if it is
+// integer or bool, before it meets the other operands: e.g. float16 targets
+// with integer `vars` give a float32 gaussian_nll_loss. Same promotion here.
+// (Complex stays complex, for check_real to reject.)
+mx::array as_floating(const mx::array& a, mx::StreamOrDevice s) {
+  bool exact = mx::issubdtype(a.dtype(), mx::integer) || a.dtype() == mx::bool_;
+  return exact ? mx::astype(a, mx::float32, s) : a;
+}
+
 mfl::PointwiseParams<double> params(double a = 0, double b = 0, double c = 0, int flags = 0) {
   return {a, b, c, flags};
 }
@@ -120,7 +130,8 @@ mx::array gaussian_nll_loss(const mx::array& inputs, const mx::array& targets,
                             const mx::array& vars, bool full, double eps, Reduction reduction,
                             mx::StreamOrDevice s) {
   const char* fn = "gaussian_nll_loss";
-  Arg i{"inputs", inputs}, t{"targets", targets}, v{"vars", vars};
+  mx::array float_vars = as_floating(vars, s);
+  Arg i{"inputs", inputs}, t{"targets", targets}, v{"vars", float_vars};
   check_same_shape(fn, i, t);
   check_same_shape(fn, i, v);
   check_param(fn, "eps", eps, eps > 0, "a number > 0");
@@ -134,7 +145,8 @@ mx::array binary_cross_entropy(const mx::array& inputs, const mx::array& targets
                                Reduction reduction, const std::optional<mx::array>& pos_weight,
                                mx::StreamOrDevice s) {
   const char* fn = "binary_cross_entropy";
-  Arg i{"inputs", inputs}, t{"targets", targets};
+  mx::array float_inputs = as_floating(inputs, s);
+  Arg i{"inputs", float_inputs}, t{"targets", targets};
   check_same_shape(fn, i, t);
   std::vector<Arg> operands{i, t};
   if (pos_weight) {

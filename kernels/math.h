@@ -27,13 +27,15 @@ template <typename T>
 MFL_FN T abs_(T x) {
   return x < T(0) ? -x : x;
 }
+// NaN in either argument gives NaN, as mlx.core.maximum / minimum (and numpy):
+// a clamp like max(log(p), -100) must not turn a NaN input into a finite loss.
 template <typename T>
 MFL_FN T max_(T a, T b) {
-  return a > b ? a : b;
+  return (a > b || a != a) ? a : b;
 }
 template <typename T>
 MFL_FN T min_(T a, T b) {
-  return a < b ? a : b;
+  return (a < b || a != a) ? a : b;
 }
 // sign(0) == 0, as mlx.core.sign (and so the gradient of |x| at 0).
 template <typename T>

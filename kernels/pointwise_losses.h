@@ -89,17 +89,23 @@ struct SmoothL1 {
   }
 };
 
-// log(cosh(e)) = |e| + log1p(exp(-2|e|)) - log 2, finite for any e. Below
-// |e| = 0.2 that form cancels, so its Taylor series is used: the relative
-// error stays ~1e-7 down to e = 0 (stock MLX's formula loses all digits there).
+// log(cosh(e)), a = |e|. Below a = 1 it is log1p(2 sinh(a/2)^2) (cosh a - 1 =
+// 2 sinh^2(a/2)) with sinh from its Taylor series to t^13 (truncation < 1e-16
+// relative for t = a/2 < 1/2): no cancellation, a few ulp in float and double
+// alike down to e = 0, where stock MLX's formula loses all digits. Above, the
+// overflow-free a + log1p(exp(-2a)) - log 2, whose subtraction cancels at most
+// a factor 2.6 there.
 struct LogCosh {
   template <typename T>
   static MFL_FN T value(T x, T y, T, PointwiseParams<T>) {
     T a = abs_(x - y);
-    T a2 = a * a;
-    T series = a2 * (T(0.5) + a2 * (T(-1.0 / 12) + a2 * (T(1.0 / 45) + a2 * T(-17.0 / 2520))));
-    T direct = a + log1p_(exp_(T(-2) * a)) - T(0.693147180559945309417232121458176568);
-    return a < T(0.2) ? series : direct;
+    T t = T(0.5) * a;
+    T t2 = t * t;
+    T sinh_t = t * (T(1) + t2 * T(1.0 / 6) * (T(1) + t2 * T(1.0 / 20) * (T(1) + t2 * T(1.0 / 42) *
+        (T(1) + t2 * T(1.0 / 72) * (T(1) + t2 * T(1.0 / 110) * (T(1) + t2 * T(1.0 / 156)))))));
+    bool small = a < T(1);
+    T l = log1p_(small ? T(2) * sinh_t * sinh_t : exp_(T(-2) * a));
+    return small ? l : a + l - T(0.693147180559945309417232121458176568);
   }
   template <typename T>
   static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T>) {

@@ -19,19 +19,20 @@ struct StridedLayout {
   int n_arrays = 0;
 };
 
-// Joint layout of `arrays` (all of the same shape): size-1 axes dropped and
-// neighbouring axes merged where every array is contiguous across them.
-inline StridedLayout make_layout(const std::vector<mlx::core::array>& arrays) {
+// Joint layout of arrays of one `shape` with the given strides (in elements,
+// at most kMaxStrided arrays): size-1 axes dropped and neighbouring axes
+// merged where every array is contiguous across them.
+inline StridedLayout make_layout(const mlx::core::Shape& shape,
+                                 const std::vector<mlx::core::Strides>& strides) {
   StridedLayout l;
-  l.n_arrays = static_cast<int>(arrays.size());
-  const auto& shape = arrays[0].shape();
+  l.n_arrays = static_cast<int>(strides.size());
   for (int ax = 0; ax < static_cast<int>(shape.size()); ++ax) {
     if (shape[ax] == 1) {
       continue;
     }
     std::array<int64_t, kMaxStrided> st{};
     for (int k = 0; k < l.n_arrays; ++k) {
-      st[k] = arrays[k].strides()[ax];
+      st[k] = strides[k][ax];
     }
     bool mergeable = !l.shape.empty();
     for (int k = 0; mergeable && k < l.n_arrays; ++k) {
@@ -50,6 +51,14 @@ inline StridedLayout make_layout(const std::vector<mlx::core::array>& arrays) {
     l.strides.push_back({});
   }
   return l;
+}
+
+inline StridedLayout make_layout(const std::vector<mlx::core::array>& arrays) {
+  std::vector<mlx::core::Strides> strides;
+  for (const auto& a : arrays) {
+    strides.push_back(a.strides());
+  }
+  return make_layout(arrays[0].shape(), strides);
 }
 
 // Calls run(first, offsets, last_strides, length) for the runs covering the

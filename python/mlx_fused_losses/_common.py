@@ -28,6 +28,16 @@ def as_optional_array(name: str, value: Any) -> Optional[mx.array]:
     return None if value is None else as_array(name, value)
 
 
+def as_float(name: str, value: Any) -> float:
+    """A scalar parameter as a float, or a TypeError naming it."""
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"`{name}` is {value!r} ({type(value).__name__}); expected a number"
+        ) from err
+
+
 def as_reduction(reduction: Any) -> str:
     if not isinstance(reduction, str):
         raise TypeError(

@@ -12,7 +12,7 @@ from typing import Optional
 
 import mlx.core as mx
 
-from ._common import Reduction, _ext, as_array, as_optional_array, as_reduction
+from ._common import Reduction, _ext, as_array, as_float, as_optional_array, as_reduction
 
 __all__ = [
     "mse_loss",
@@ -103,7 +103,7 @@ def huber_loss(
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'none'``.
     """
     return _ext.huber_loss(
-        as_array("inputs", inputs), as_array("targets", targets), float(delta),
+        as_array("inputs", inputs), as_array("targets", targets), as_float("delta", delta),
         as_reduction(reduction),
     )
 
@@ -123,7 +123,7 @@ def smooth_l1_loss(
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``.
     """
     return _ext.smooth_l1_loss(
-        as_array("predictions", predictions), as_array("targets", targets), float(beta),
+        as_array("predictions", predictions), as_array("targets", targets), as_float("beta", beta),
         as_reduction(reduction),
     )
 
@@ -161,7 +161,7 @@ def charbonnier_loss(
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``.
     """
     return _ext.charbonnier_loss(
-        as_array("predictions", predictions), as_array("targets", targets), float(eps),
+        as_array("predictions", predictions), as_array("targets", targets), as_float("eps", eps),
         as_reduction(reduction),
     )
 
@@ -181,7 +181,7 @@ def quantile_loss(
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``.
     """
     return _ext.quantile_loss(
-        as_array("predictions", predictions), as_array("targets", targets), float(tau),
+        as_array("predictions", predictions), as_array("targets", targets), as_float("tau", tau),
         as_reduction(reduction),
     )
 
@@ -201,7 +201,7 @@ def mape_loss(
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``.
     """
     return _ext.mape_loss(
-        as_array("predictions", predictions), as_array("targets", targets), float(eps),
+        as_array("predictions", predictions), as_array("targets", targets), as_float("eps", eps),
         as_reduction(reduction),
     )
 
@@ -274,7 +274,7 @@ def margin_ranking_loss(
     """
     return _ext.margin_ranking_loss(
         as_array("inputs1", inputs1), as_array("inputs2", inputs2), as_array("targets", targets),
-        float(margin), as_reduction(reduction),
+        as_float("margin", margin), as_reduction(reduction),
     )
 
 
@@ -302,7 +302,7 @@ def gaussian_nll_loss(
     """
     return _ext.gaussian_nll_loss(
         as_array("inputs", inputs), as_array("targets", targets), as_array("vars", vars),
-        bool(full), float(eps), as_reduction(reduction),
+        bool(full), as_float("eps", eps), as_reduction(reduction),
     )
 
 
@@ -332,7 +332,7 @@ def poisson_nll_loss(
     """
     return _ext.poisson_nll_loss(
         as_array("inputs", inputs), as_array("targets", targets), bool(log_input), bool(full),
-        float(eps), as_reduction(reduction),
+        as_float("eps", eps), as_reduction(reduction),
     )
 
 
@@ -391,6 +391,6 @@ def sigmoid_focal_loss(
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'none'``.
     """
     return _ext.sigmoid_focal_loss(
-        as_array("inputs", inputs), as_array("targets", targets), float(alpha), float(gamma),
-        as_reduction(reduction),
+        as_array("inputs", inputs), as_array("targets", targets), as_float("alpha", alpha),
+        as_float("gamma", gamma), as_reduction(reduction),
     )
