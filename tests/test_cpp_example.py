@@ -69,7 +69,8 @@ def cmake_or_skip():
     out = subprocess.run([cmake, "--version"], capture_output=True, text=True).stdout
     version = re.search(r"(\d+)\.(\d+)", out)
     if version is None or tuple(map(int, version.groups())) < (3, 27):
-        pytest.skip(f"cmake >= 3.27 needed, found: {out.splitlines()[:1]} (pip install cmake)")
+        found = out.splitlines()[0] if out else "no version"
+        pytest.skip(f"cmake >= 3.27 needed, {cmake} is {found!r} (pip install cmake)")
     return cmake
 
 
