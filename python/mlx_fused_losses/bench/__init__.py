@@ -29,7 +29,7 @@ DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16,
           "float64": mx.float64}
 REDUCTIONS = ("none", "mean", "sum")
 DEFAULT_SIZES = "1M,16M"
-QUICK = {"sizes": "64K,1M", "repeats": 3, "warmup": 1, "bandwidth_repeats": 3}
+QUICK = {"sizes": "64K,256K", "repeats": 3, "warmup": 1, "bandwidth_repeats": 3}
 
 
 def parse_size(text: str) -> int:
