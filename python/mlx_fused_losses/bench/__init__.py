@@ -170,7 +170,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     result["rows"] = rows
     failed = [r for r in rows if r["status"] != "ok"]
     result["mismatches"] = [
-        {k: r[k] for k in ("loss", "n", "dtype", "reduction", "mode", "status", "check")}
+        {k: r.get(k) for k in ("loss", "n", "dtype", "reduction", "mode", "status", "check",
+                               "error")}
         for r in failed]
     if args.check_targets:
         result["targets"] = targets.check(rows)
@@ -183,7 +184,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               "were not timed:")
         for r in failed:
             print(f"!!!   {r['loss']} {r['mode']} n={r['n']} {r['dtype']} {r['reduction']}: "
-                  f"{report.check_detail(r['check'])}")
+                  f"{r.get('error') or report.check_detail(r['check'])}")
     if args.check_targets:
         print()
         print(targets.format_table(result["targets"]))
@@ -195,7 +196,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         report.write_json(result, stem + ".json")
         report.write_csv(rows, stem + ".csv")
         with open(stem + ".md", "w") as f:
-            f.write(report.format_markdown(rows) + "\n")
+            f.write(f"# {result['command']}\n\n{report.format_header(result)}\n\n"
+                    f"## Summary\n\n{report.format_summary_markdown(rows)}\n\n"
+                    f"## Every measurement\n\n{report.format_markdown(rows)}\n")
         written = [stem + ext for ext in (".json", ".csv", ".md")]
         title = f"mlx-fused-losses vs baselines on {config.device.type.name.upper()}"
         pngs = plots.write_all(rows, args.out, prefix, title)

@@ -214,6 +214,48 @@ def format_markdown(rows: List[Dict]) -> str:
     return "\n".join(lines)
 
 
+def format_summary_markdown(rows: List[Dict]) -> str:
+    """One line per loss, forward and value_and_grad side by side, at the largest size
+    (one table per dtype and reduction): the README's table."""
+    baselines = _baselines(rows)
+    tables = []
+    for dtype, reduction in dict.fromkeys((r["dtype"], r["reduction"]) for r in rows):
+        sel = [r for r in rows if r["dtype"] == dtype and r["reduction"] == reduction]
+        n = max(r["n"] for r in sel)
+        by_loss: Dict[str, Dict[str, Dict]] = {}
+        for r in sel:
+            if r["n"] == n:
+                by_loss.setdefault(r["loss"], {})[r["mode"]] = r
+        header = ["loss"]
+        for mode in ("fwd", "vag"):
+            header += [f"{mode} ms"] + [f"{mode} vs {b}" for b in baselines]
+        header += ["fwd % roofline", "peak MB fwd: fused / stock", "peak MB vag: fused / stock"]
+        lines = [f"n = {n:,} ({_size(n)}) {dtype}, reduction={reduction}; vs X = X's time "
+                 "/ fused time; vag = mx.value_and_grad", "",
+                 "| " + " | ".join(header) + " |",
+                 "|---" + "|---:" * (len(header) - 1) + "|"]
+        for loss, modes in by_loss.items():
+            cells = [f"`{loss}`"]
+            for mode in ("forward", "value_and_grad"):
+                r = modes.get(mode)
+                if r is None or r["status"] != "ok":
+                    status = r["status"].upper() if r else "-"
+                    cells += [status] + ["-"] * len(baselines)
+                    continue
+                cells.append(_ms(r["variants"]["fused"]))
+                cells += [f"{r['speedup'][b]:.1f}x" if b in r["speedup"] else "-"
+                          for b in baselines]
+            fwd = modes.get("forward", {})
+            cells.append(f"{100 * fwd['roofline_fraction']:.0f}%"
+                         if "roofline_fraction" in fwd else "-")
+            for mode in ("forward", "value_and_grad"):
+                v = modes.get(mode, {}).get("variants", {})
+                cells.append(f"{_peak(v.get('fused'))} / {_peak(v.get('stock'))}")
+            lines.append("| " + " | ".join(cells) + " |")
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
+
+
 def format_bandwidth(bw: Dict) -> str:
     g = lambda part: f"{part['best_bytes_per_s'] / 1e9:.1f} GB/s"  # noqa: E731
     text = (f"memory bandwidth (best of {bw['repeats']}, {bw['buffer_bytes'] // MB} MB): "

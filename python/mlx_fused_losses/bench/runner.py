@@ -278,6 +278,7 @@ def _derive(row: Dict, inputs, case: Case, reduction: str, bw: Dict) -> None:
     fused = row["variants"].get("fused", {})
     if "median_s" not in fused:
         row["status"] = "error"
+        row["error"] = fused.get("error", "the fused variant did not run")
         return
     t = fused["median_s"]
     row["speedup"] = {
