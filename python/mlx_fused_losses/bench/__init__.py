@@ -125,6 +125,13 @@ def _config(args, parser) -> Tuple[runner.Config, List[Case]]:
     return config, cases
 
 
+def _load_average() -> Optional[float]:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -135,6 +142,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         config.torch = False
 
     started = time.time()
+    load_before = _load_average()
     bw = bandwidth.measure(config.device, QUICK["bandwidth_repeats"] if args.quick else 5)
     work = runner.plan(cases, config)
     progress = report.Progress(sum(
@@ -150,6 +158,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     result = dict(report.environment(config.device))
     result["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started))
     result["seconds"] = round(time.time() - started, 1)
+    # Other processes on the machine distort timings: the 1-minute load around the run.
+    result["machine"]["load_average_1min"] = {"before": load_before, "after": _load_average()}
     result["command"] = "python -m mlx_fused_losses.bench " + " ".join(
         argv if argv is not None else sys.argv[1:])
     result["config"] = {

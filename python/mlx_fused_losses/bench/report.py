@@ -270,7 +270,9 @@ def format_header(report: Dict) -> str:
     m, v, c = report["machine"], report["versions"], report["config"]
     return (f"mlx-fused-losses {v['mlx_fused_losses']} ({v['mlx_fused_losses_git'] or 'no git'})"
             f" | mlx {v['mlx']} | torch {v['torch'] or 'not installed'}\n"
-            f"{m['cpu']}, {m['cores']} cores | device {m['device']}\n"
+            f"{m['cpu']}, {m['cores']} cores | device {m['device']} | 1-min load average "
+            f"before/after: {m['load_average_1min']['before']}/{m['load_average_1min']['after']}"
+            " (other processes distort timings)\n"
             f"times: median of {c['repeats']} runs after {c['warmup']} warm-up runs; IQR in ms; "
             f"speedup = baseline median / fused median; vag = mx.value_and_grad\n"
             + format_bandwidth(report["bandwidth"]))
