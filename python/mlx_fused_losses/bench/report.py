@@ -17,6 +17,8 @@ import mlx.core as mx
 import mlx_fused_losses
 
 MB = 1 << 20
+PERF_ENV = ("MLX_FUSED_LOSSES_NUM_THREADS", "OMP_NUM_THREADS", "MALLOC_MMAP_THRESHOLD_",
+            "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 
 # ----------------------------------------------------------------- progress
@@ -109,6 +111,8 @@ def environment(device: mx.Device) -> Dict:
             "device": str(device),
             "fused_threads": os.environ.get("MLX_FUSED_LOSSES_NUM_THREADS", os.cpu_count()),
             "torch_threads": torch.get_num_threads() if torch else None,
+            # Settings that change the timings (glibc's mmap threshold: see the README).
+            "environment": {k: os.environ[k] for k in PERF_ENV if k in os.environ},
         },
         "versions": versions,
     }
