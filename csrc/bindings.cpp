@@ -3,9 +3,12 @@
 // in python/mlx_fused_losses.
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/variant.h>
+#include <nanobind/stl/vector.h>
 
+#include "bench_bandwidth.h"
 #include "mlx_fused_losses/losses.h"
 
 namespace nb = nanobind;
@@ -91,4 +94,10 @@ NB_MODULE(_ext, m) {
   m.def("sigmoid_focal_loss", [](const array& i, const array& t, double alpha, double gamma, const std::string& r, StreamOrDevice st) {
     return mfl::sigmoid_focal_loss(i, t, alpha, gamma, reduction(r), st);
   }, "inputs"_a, "targets"_a, "alpha"_a, "gamma"_a, "reduction"_a, nb::kw_only(), s);
+
+  // Private probes of the benchmark (mlx_fused_losses/bench/bandwidth.py).
+  m.def("_bench_stream_read", &mfl::bench::stream_read, "a"_a, "repeats"_a,
+        "Seconds of each multi-threaded sum of the float32 array `a`, and the sum.");
+  m.def("_bench_copy", &mfl::bench::copy, "a"_a, "repeats"_a,
+        "Seconds of each multi-threaded copy of the float32 array `a` into a private buffer.");
 }

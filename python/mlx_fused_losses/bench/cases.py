@@ -1,0 +1,320 @@
+"""The benchmark's loss cases: data, so a new family adds entries, not code.
+
+A :class:`Case` names a function of ``mlx_fused_losses`` and says how to build
+inputs in its domain for ``n`` elements, which stock MLX computation it replaces
+(``mlx.nn.losses`` itself, or, for losses MLX lacks, the usual formula written
+with stock ``mx`` ops), the PyTorch function if PyTorch has the loss, any extra
+MLX baselines (``mx.fast.cross_entropy``) and which inputs are differentiated.
+
+Every callable takes the inputs positionally, then ``reduction=`` and the
+case's ``params`` as keywords, so fused, stock and torch calls are uniform.
+A case whose function the package does not (yet) have is skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import mlx.core as mx
+import mlx.nn.losses as nn_losses
+
+import mlx_fused_losses
+
+from ..patch import _originals
+
+# Row length of the row-softmax cases: logits are (n // VOCAB, VOCAB).
+VOCAB = 32768
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str  # the function of mlx_fused_losses
+    make_inputs: Callable[[int, mx.array], List[mx.array]]  # (n, PRNG key) -> float32/int inputs
+    stock: Callable  # stock MLX: mlx.nn.losses, or the formula in stock mx ops
+    stock_label: str = "mlx.nn.losses"
+    params: Dict = field(default_factory=dict)
+    grad_argnums: Tuple[int, ...] = (0,)  # inputs a training step differentiates
+    torch: Optional[Callable] = None  # (*tensors, reduction, **params), None: PyTorch lacks it
+    torch_label: str = "torch.nn.functional"
+    extra: Dict[str, Callable] = field(default_factory=dict)  # more MLX baselines, by label
+    family: str = "pointwise"
+    fused: Optional[Callable] = None  # default: getattr(mlx_fused_losses, name)
+
+    def available(self) -> bool:
+        return self.fused is not None or hasattr(mlx_fused_losses, self.name)
+
+    def fused_fn(self) -> Callable:
+        return self.fused or getattr(mlx_fused_losses, self.name)
+
+
+def stock_mlx(name: str) -> Callable:
+    """``mlx.nn.losses.<name>``, MLX's own even while :func:`patch_mlx` is in effect."""
+    return _originals.get(name) or getattr(nn_losses, name)
+
+
+def _reduce(loss: mx.array, reduction: str) -> mx.array:
+    if reduction == "mean":
+        return mx.mean(loss)
+    if reduction == "sum":
+        return mx.sum(loss)
+    return loss
+
+
+# ------------------------------------------------------------ input builders
+# Each returns float32 (or int32) arrays; the runner casts floats to the dtype.
+def _keys(key, k):
+    return mx.random.split(key, k)
+
+
+def _normal(scale=1.0):
+    return lambda n, key: scale * mx.random.normal((n,), key=key)
+
+
+def _uniform(lo, hi):
+    return lambda n, key: mx.random.uniform(lo, hi, (n,), key=key)
+
+
+def _signs(n, key):
+    return mx.where(mx.random.bernoulli(0.5, (n,), key=key), 1.0, -1.0)
+
+
+def _binary(n, key):
+    return mx.random.bernoulli(0.5, (n,), key=key).astype(mx.float32)
+
+
+def _counts(n, key):
+    return mx.floor(mx.random.uniform(0.0, 5.0, (n,), key=key))
+
+
+def _away_from_zero(n, key):  # |t| in [0.5, 1.5]: MAPE's denominator
+    k1, k2 = _keys(key, 2)
+    return _signs(n, k1) * mx.random.uniform(0.5, 1.5, (n,), key=k2)
+
+
+def _apart(targets=None) -> Callable:
+    """(predictions, targets) at least 0.25 apart, even rounded to bfloat16.
+
+    The inputs stay off the kinks (l1, quantile, mape, rmse's sqrt(d**2) at
+    d = 0), where the fused kernels and stock MLX may pick different
+    subgradients: the guard checks the math, the tests check the conventions.
+    """
+    targets = targets or _normal()
+
+    def make(n, key):
+        k1, k2, k3 = _keys(key, 3)
+        t = targets(n, k1)
+        return [t + _signs(n, k2) * (0.25 + mx.abs(mx.random.normal((n,), key=k3))), t]
+
+    return make
+
+
+def _off_hinge(n, key):  # 2 N(0, 1) without |x| in [0.9, 1.1]: hinge's kink is x y = 1
+    x = 2.0 * mx.random.normal((n,), key=key)
+    return mx.where(mx.abs(mx.abs(x) - 1.0) < 0.1, 1.25 * x, x)
+
+
+def _ranked(n, key):  # inputs1, inputs2 apart (margin 0), and the signs
+    k1, k2 = _keys(key, 2)
+    return _apart()(n, k1) + [_signs(n, k2)]
+
+
+def elementwise(*samplers) -> Callable:
+    """Inputs of n elements each, one per sampler ``(n, key) -> array``."""
+
+    def make(n, key):
+        return [s(n, k) for s, k in zip(samplers, _keys(key, len(samplers)))]
+
+    return make
+
+
+def rows_of_logits(n, key, vocab=VOCAB):
+    """Logits (rows, vocab) with n elements in all, and class indices (rows,)."""
+    vocab = min(vocab, n)
+    rows = max(1, n // vocab)
+    k1, k2 = _keys(key, 2)
+    return [
+        2.0 * mx.random.normal((rows, vocab), key=k1),
+        mx.random.randint(0, vocab, (rows,), key=k2).astype(mx.int32),
+    ]
+
+
+# ------------------------------------------- stock-op formulas MLX lacks
+# The usual way to write each loss with stock MLX ops (the fused kernels'
+# docstrings cite the definitions).
+def rmse_stock(predictions, targets, reduction="mean"):
+    return mx.sqrt(stock_mlx("mse_loss")(predictions, targets, reduction=reduction))
+
+
+def charbonnier_stock(predictions, targets, eps=1e-3, reduction="mean"):
+    return _reduce(mx.sqrt(mx.square(predictions - targets) + eps * eps), reduction)
+
+
+def quantile_stock(predictions, targets, tau=0.5, reduction="mean"):
+    e = targets - predictions
+    return _reduce(mx.maximum(tau * e, (tau - 1) * e), reduction)
+
+
+def mape_stock(predictions, targets, eps=1e-8, reduction="mean"):
+    return _reduce(mx.abs(predictions - targets) / mx.maximum(mx.abs(targets), eps), reduction)
+
+
+def msle_stock(predictions, targets, reduction="mean"):
+    return _reduce(mx.square(mx.log1p(predictions) - mx.log1p(targets)), reduction)
+
+
+def squared_hinge_stock(inputs, targets, reduction="none"):
+    return _reduce(mx.square(mx.maximum(1 - inputs * targets, 0)), reduction)
+
+
+def poisson_nll_stock(inputs, targets, log_input=True, full=False, eps=1e-8, reduction="mean"):
+    if log_input:
+        loss = mx.exp(inputs) - targets * inputs
+    else:
+        loss = inputs - targets * mx.log(inputs + eps)
+    if full:
+        stirling = targets * mx.log(targets) - targets + 0.5 * mx.log(2 * math.pi * targets)
+        loss = loss + mx.where(targets > 1, stirling, 0)
+    return _reduce(loss, reduction)
+
+
+def sigmoid_focal_stock(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    # torchvision.ops.sigmoid_focal_loss, in stock MLX ops.
+    p = mx.sigmoid(inputs)
+    ce = stock_mlx("binary_cross_entropy")(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce * (1 - p_t) ** gamma
+    if alpha >= 0:
+        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    return _reduce(loss, reduction)
+
+
+def fast_cross_entropy(logits, targets, reduction="none"):
+    # mx.fast.cross_entropy takes class indices and returns the per-row loss.
+    return _reduce(mx.fast.cross_entropy(logits, targets), reduction)
+
+
+# ------------------------------------------------------------ PyTorch calls
+# Imported lazily: PyTorch is optional.
+def _F():
+    import torch.nn.functional as F
+
+    return F
+
+
+def _torch_sigmoid_focal(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    # torchvision.ops.sigmoid_focal_loss (torchvision 0.2x), in torch ops.
+    import torch
+
+    p = torch.sigmoid(inputs)
+    ce = _F().binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+
+
+def _torch_kl_div(inputs, targets, reduction="none"):
+    # mlx.nn.losses.kl_div_loss sums over the class axis, then reduces the rows.
+    if reduction == "mean":
+        return _F().kl_div(inputs, targets, reduction="batchmean", log_target=True)
+    if reduction == "sum":
+        return _F().kl_div(inputs, targets, reduction="sum", log_target=True)
+    return _F().kl_div(inputs, targets, reduction="none", log_target=True).sum(-1)
+
+
+TORCH = {
+    "mse_loss": lambda p, t, reduction: _F().mse_loss(p, t, reduction=reduction),
+    "l1_loss": lambda p, t, reduction: _F().l1_loss(p, t, reduction=reduction),
+    "rmse_loss": lambda p, t, reduction: _F().mse_loss(p, t, reduction=reduction).sqrt(),
+    "huber_loss": lambda x, t, reduction, delta: _F().huber_loss(
+        x, t, reduction=reduction, delta=delta),
+    "smooth_l1_loss": lambda p, t, reduction, beta: _F().smooth_l1_loss(
+        p, t, reduction=reduction, beta=beta),
+    "margin_ranking_loss": lambda a, b, y, reduction, margin: _F().margin_ranking_loss(
+        a, b, y, margin=margin, reduction=reduction),
+    "gaussian_nll_loss": lambda x, t, v, reduction, full, eps: _F().gaussian_nll_loss(
+        x, t, v, full=full, eps=eps, reduction=reduction),
+    "poisson_nll_loss": lambda x, t, reduction, log_input, full, eps: _F().poisson_nll_loss(
+        x, t, log_input=log_input, full=full, eps=eps, reduction=reduction),
+    "binary_cross_entropy": lambda x, t, reduction, with_logits: (
+        _F().binary_cross_entropy_with_logits(x, t, reduction=reduction)
+        if with_logits else _F().binary_cross_entropy(x, t, reduction=reduction)),
+    "cross_entropy": lambda x, t, reduction: _F().cross_entropy(x, t, reduction=reduction),
+    "nll_loss": lambda x, t, reduction: _F().nll_loss(x, t, reduction=reduction),
+}
+
+_pair = elementwise(_normal(), _normal())
+
+CASES: List[Case] = [
+    # ------------------------------------------------------------- pointwise
+    Case("mse_loss", _pair, stock_mlx("mse_loss"), torch=TORCH["mse_loss"]),
+    Case("l1_loss", _apart(), stock_mlx("l1_loss"), torch=TORCH["l1_loss"]),
+    Case("rmse_loss", _apart(), rmse_stock, "stock ops", torch=TORCH["rmse_loss"],
+         torch_label="sqrt(F.mse_loss)"),
+    Case("huber_loss", elementwise(_normal(2.0), _normal()), stock_mlx("huber_loss"),
+         params={"delta": 1.0}, torch=TORCH["huber_loss"]),
+    Case("smooth_l1_loss", elementwise(_normal(2.0), _normal()), stock_mlx("smooth_l1_loss"),
+         params={"beta": 1.0}, torch=TORCH["smooth_l1_loss"]),
+    Case("log_cosh_loss", elementwise(_normal(3.0), _normal()), stock_mlx("log_cosh_loss")),
+    Case("charbonnier_loss", _pair, charbonnier_stock, "stock ops", params={"eps": 1e-3}),
+    Case("quantile_loss", _apart(), quantile_stock, "stock ops", params={"tau": 0.3}),
+    Case("mape_loss", _apart(_away_from_zero), mape_stock, "stock ops",
+         params={"eps": 1e-8}),
+    Case("msle_loss", elementwise(_uniform(0.0, 3.0), _uniform(0.0, 3.0)), msle_stock,
+         "stock ops"),
+    Case("hinge_loss", elementwise(_off_hinge, _signs), stock_mlx("hinge_loss")),
+    Case("squared_hinge_loss", elementwise(_off_hinge, _signs), squared_hinge_stock,
+         "stock ops"),
+    Case("margin_ranking_loss", _ranked,
+         stock_mlx("margin_ranking_loss"), params={"margin": 0.0}, grad_argnums=(0, 1),
+         torch=TORCH["margin_ranking_loss"]),
+    Case("gaussian_nll_loss", elementwise(_normal(), _normal(), _uniform(0.1, 2.1)),
+         stock_mlx("gaussian_nll_loss"), params={"full": False, "eps": 1e-6},
+         grad_argnums=(0, 2), torch=TORCH["gaussian_nll_loss"]),
+    Case("poisson_nll_loss", elementwise(_normal(0.5), _counts), poisson_nll_stock, "stock ops",
+         params={"log_input": True, "full": False, "eps": 1e-8},
+         torch=TORCH["poisson_nll_loss"]),
+    Case("binary_cross_entropy", elementwise(_normal(3.0), _uniform(0.0, 1.0)),
+         stock_mlx("binary_cross_entropy"), params={"with_logits": True},
+         torch=TORCH["binary_cross_entropy"], torch_label="F.binary_cross_entropy_with_logits"),
+    Case("sigmoid_focal_loss", elementwise(_normal(3.0), _binary), sigmoid_focal_stock,
+         "stock ops (torchvision formula)", params={"alpha": 0.25, "gamma": 2.0},
+         torch=_torch_sigmoid_focal, torch_label="torchvision formula in torch ops"),
+    # ------------------------------------------- row-softmax (logits (rows, VOCAB))
+    Case("cross_entropy", rows_of_logits, stock_mlx("cross_entropy"), family="row-softmax",
+         torch=TORCH["cross_entropy"], extra={"mx.fast.cross_entropy": fast_cross_entropy}),
+    Case("nll_loss",
+         lambda n, key: [mx.log(mx.softmax(x, axis=-1)) if i == 0 else x
+                         for i, x in enumerate(rows_of_logits(n, key))],
+         stock_mlx("nll_loss"), family="row-softmax", torch=TORCH["nll_loss"]),
+    Case("kl_div_loss",
+         lambda n, key: [mx.log(mx.softmax(x, axis=-1))
+                         for x in (rows_of_logits(n, k)[0] for k in _keys(key, 2))],
+         stock_mlx("kl_div_loss"), family="row-softmax", torch=_torch_kl_div,
+         torch_label="F.kl_div(log_target=True)"),
+]
+
+
+def case_names() -> List[str]:
+    return [c.name for c in CASES]
+
+
+def bytes_moved(inputs, output, grads) -> Dict[str, int]:
+    """The bytes a fused kernel must move at least, per mode.
+
+    Model: the forward reads every input once and writes its output; the
+    backward (one more pass) reads every input once more and writes one
+    gradient per differentiated input. ``value_and_grad`` is both passes.
+    """
+    read = sum(a.nbytes for a in inputs)
+    out = output.nbytes
+    written_grads = sum(g.nbytes for g in grads)
+    return {
+        "forward_read": read,
+        "forward_written": out,
+        "value_and_grad_read": 2 * read,
+        "value_and_grad_written": out + written_grads,
+    }

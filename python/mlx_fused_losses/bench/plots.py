@@ -1,0 +1,138 @@
+"""PNG plots of a benchmark report (matplotlib, the ``bench`` extra)."""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List
+
+from .report import _baselines, _size
+
+MISSING = ("matplotlib is not installed, so no PNG plots were written (the JSON and CSV "
+           "were). Install it with: pip install 'mlx-fused-losses[bench]'  (or: pip install "
+           "matplotlib)")
+
+COLORS = {"fused": "#d62728", "stock": "#1f77b4", "compiled": "#17becf", "torch": "#ff7f0e"}
+MODES = (("forward", "forward"), ("value_and_grad", "mx.value_and_grad"))
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str, dpi: int) -> None:
+    """The figure as a palette PNG: a tenth of the RGBA size, small enough to commit."""
+    import io
+
+    from PIL import Image  # a dependency of matplotlib
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=dpi)
+    _pyplot().close(fig)
+    buf.seek(0)
+    Image.open(buf).convert("RGB").quantize(colors=64).save(path, optimize=True)
+
+
+def _timed(rows: List[Dict]) -> List[Dict]:
+    return [r for r in rows if r["status"] == "ok"]
+
+
+def _combo(row: Dict) -> str:
+    return f"{row['dtype']}, {row['reduction']}"
+
+
+def speedup(rows: List[Dict], path: str, title: str) -> bool:
+    """Bars: the fused loss's speedup over each baseline, at the largest size."""
+    rows = _timed(rows)
+    if not rows:
+        return False
+    plt = _pyplot()
+    n = max(r["n"] for r in rows)
+    rows = [r for r in rows if r["n"] == n]
+    combos = sorted({_combo(r) for r in rows})
+    baselines = _baselines(rows)
+    fig, axes = plt.subplots(1, 2, sharey=True, figsize=(10, 1.2 + 0.3 * len(rows) / 2))
+    for ax, (mode, mode_title) in zip(axes, MODES):
+        mrows = [r for r in rows if r["mode"] == mode]
+        labels = [r["loss"] + (f" ({_combo(r)})" if len(combos) > 1 else "") for r in mrows]
+        height = 0.8 / max(len(baselines), 1)
+        for j, b in enumerate(baselines):
+            ys = [i + (j - (len(baselines) - 1) / 2) * height for i in range(len(mrows))]
+            xs = [r.get("speedup", {}).get(b, math.nan) for r in mrows]
+            ax.barh(ys, xs, height=height, color=COLORS.get(b, None), label=b)
+        ax.axvline(1.0, color="black", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_yticks(range(len(mrows)))
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("speedup of the fused loss (x, log scale)")
+        ax.set_title(mode_title, fontsize=10)
+        ax.grid(axis="x", which="both", alpha=0.3)
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{title}, n = {_size(n)}", fontsize=10)
+    _save(fig, path, dpi=80)
+    return True
+
+
+def time_vs_size(rows: List[Dict], path: str, title: str, mode: str = "forward") -> bool:
+    """Small multiples, one per loss: median time vs n of each variant, and the roofline."""
+    rows = [r for r in _timed(rows) if r["mode"] == mode]
+    if not rows:
+        return False
+    plt = _pyplot()
+    from matplotlib.ticker import NullLocator
+
+    keys = []
+    for r in rows:
+        k = (r["loss"], _combo(r))
+        if k not in keys:
+            keys.append(k)
+    cols = min(4, len(keys))
+    nrows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(3 * cols, 2.3 * nrows), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        series = sorted((r for r in rows if (r["loss"], _combo(r)) == key), key=lambda r: r["n"])
+        ns = [r["n"] for r in series]
+        for variant in ["fused"] + _baselines(series):
+            ts = [r["variants"].get(variant, {}).get("median_s", math.nan) * 1e3 for r in series]
+            ax.plot(ns, ts, marker="o", ms=3, lw=1.2, color=COLORS.get(variant), label=variant)
+        ax.plot(ns, [r["roofline_s"] * 1e3 for r in series], "k--", lw=1, label="roofline")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ns, [_size(n) for n in ns])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_yscale("log")
+        ax.set_title(key[0] + ("" if len({k[1] for k in keys}) == 1 else f" ({key[1]})"),
+                     fontsize=9)
+        ax.tick_params(which="both", labelsize=7)
+        ax.grid(alpha=0.3, which="both")
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    axes.flat[0].set_ylabel("ms (median)", fontsize=8)
+    axes.flat[0].legend(fontsize=6)
+    fig.suptitle(f"{title}: {dict(MODES)[mode]} time vs number of elements", fontsize=10)
+    _save(fig, path, dpi=72)
+    return True
+
+
+def write_all(rows: List[Dict], out_dir: str, prefix: str, title: str) -> List[str]:
+    """Every plot into ``out_dir``; the paths written (empty without matplotlib)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return []
+    import os
+
+    written = []
+    path = os.path.join(out_dir, f"{prefix}speedup.png")
+    if speedup(rows, path, title):
+        written.append(path)
+    for mode, _ in MODES:
+        path = os.path.join(out_dir, f"{prefix}time-vs-size-{mode}.png")
+        if time_vs_size(rows, path, title, mode):
+            written.append(path)
+    return written

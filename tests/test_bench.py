@@ -1,0 +1,239 @@
+"""The benchmark command: a --quick smoke run end to end, and its parts.
+
+No timing assertions: only that every number is there, positive and consistent
+(bytes moved, bandwidth, speedups), that the plots are PNGs, and that the
+correctness guard refuses to time a wrong result.
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+
+import mlx.core as mx
+import pytest
+
+import mlx_fused_losses
+from mlx_fused_losses import _ext
+from mlx_fused_losses.bench import main, parse_size, report, runner, targets
+from mlx_fused_losses.bench.bandwidth import roofline_seconds
+from mlx_fused_losses.bench.cases import CASES, bytes_moved
+
+IMPLEMENTED = [c.name for c in CASES if c.available()]
+CASE = {c.name: c for c in CASES}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlx_fused_losses.bench", "--quick", "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(out / "cpu-results.json") as f:
+        data = json.load(f)
+    return out, proc, data
+
+
+def test_quick_run_reports_every_loss_both_modes(quick_run):
+    _, proc, data = quick_run
+    sizes = data["config"]["sizes"]
+    assert len(sizes) >= 2 and max(sizes) <= 1 << 20
+    seen = {(r["loss"], r["n"], r["mode"]) for r in data["rows"]}
+    expected = {(name, n, mode) for name in IMPLEMENTED for n in sizes for mode in runner.MODES}
+    assert seen == expected
+    assert data["mismatches"] == []
+    for row in data["rows"]:
+        assert row["status"] == "ok", row
+        fused = row["variants"]["fused"]
+        assert 0 < fused["min_s"] <= fused["p25_s"] <= fused["median_s"] <= fused["p75_s"]
+        assert len(fused["times_s"]) == data["config"]["repeats"]
+        assert {"stock", "compiled"} <= set(row["speedup"])
+        for baseline, x in row["speedup"].items():
+            assert math.isfinite(x) and x > 0, (row["loss"], baseline)
+            ratio = row["variants"][baseline]["median_s"] / fused["median_s"]
+            assert x == pytest.approx(ratio)
+        assert 0 < row["roofline_fraction"] == pytest.approx(row["roofline_s"] / fused["median_s"])
+        inputs = sum(math.prod(s) for s in row["shapes"]) * 4
+        assert fused["peak_bytes"] >= inputs
+    # The table is printed, with a column per baseline.
+    assert "fused ms" in proc.stdout and "stock ms" in proc.stdout
+    assert "compiled ms" in proc.stdout
+    for name in IMPLEMENTED:
+        assert name in proc.stdout
+
+
+def test_quick_run_bytes_model(quick_run):
+    _, _, data = quick_run
+    for row in data["rows"]:
+        if row["loss"] != "mse_loss":
+            continue
+        n = row["n"]
+        if row["mode"] == "forward":  # two float32 inputs read once, a scalar written
+            assert (row["bytes_read"], row["bytes_written"]) == (8 * n, 4)
+        else:  # read twice, the scalar and d/dpredictions written
+            assert (row["bytes_read"], row["bytes_written"]) == (16 * n, 4 + 4 * n)
+        gauss = [r for r in data["rows"] if r["loss"] == "gaussian_nll_loss"
+                 and r["n"] == n and r["mode"] == "value_and_grad"]
+        if gauss:  # three inputs, gradients w.r.t. inputs and vars
+            assert gauss[0]["bytes_written"] == 4 + 2 * 4 * n
+
+
+def test_quick_run_machine_and_bandwidth(quick_run):
+    _, _, data = quick_run
+    assert data["machine"]["cores"] == os.cpu_count()
+    assert data["versions"]["mlx"] == mx.__version__
+    assert data["versions"]["mlx_fused_losses"] == mlx_fused_losses.__version__
+    bw = data["bandwidth"]
+    assert bw["buffer_bytes"] >= 256 << 20
+    for part in ("read", "copy"):
+        assert 1e8 < bw[part]["best_bytes_per_s"] < 1e13
+        assert bw[part]["best_bytes_per_s"] >= bw[part]["median_bytes_per_s"]
+
+
+def test_quick_run_torch_column(quick_run):
+    pytest.importorskip("torch")
+    _, _, data = quick_run
+    row = next(r for r in data["rows"] if r["loss"] == "mse_loss")
+    assert data["versions"]["torch"]
+    assert row["variants"]["torch"]["median_s"] > 0
+    # PyTorch lacks log_cosh: no torch column there.
+    row = next(r for r in data["rows"] if r["loss"] == "log_cosh_loss")
+    assert "torch" not in row["variants"]
+
+
+def test_quick_run_csv_and_markdown(quick_run):
+    out, _, data = quick_run
+    with open(out / "cpu-results.csv") as f:
+        records = list(csv.DictReader(f))
+    assert len(records) == sum(len(r["variants"]) for r in data["rows"])
+    fused = [r for r in records if r["variant"] == "fused"]
+    assert len(fused) == len(data["rows"])
+    assert all(float(r["median_s"]) > 0 and float(r["roofline_fraction"]) > 0 for r in fused)
+    md = (out / "cpu-results.md").read_text()
+    summary, full = md.split("## Every measurement")
+    # The summary: a line per loss at the largest size; then a line per row.
+    assert sum(line.startswith("| `") for line in summary.splitlines()) == len(IMPLEMENTED)
+    assert sum(line.startswith("| ") for line in full.splitlines()) == 1 + len(data["rows"])
+
+
+def test_quick_run_plots(quick_run):
+    pytest.importorskip("matplotlib")
+    out, _, _ = quick_run
+    for name in ("cpu-speedup.png", "cpu-time-vs-size-forward.png",
+                 "cpu-time-vs-size-value_and_grad.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert 5_000 < len(data) < 400_000, (name, len(data))
+
+
+# ------------------------------------------------------------ the guard
+def _run(case, n=4096, reduction="mean"):
+    config = runner.Config(device=mx.default_device(), sizes=[n], dtypes=[mx.float32],
+                           reductions=[reduction], warmup=0, repeats=2, torch=False)
+    bw = {"read": {"best_bytes_per_s": 1e10}, "copy": {"best_bytes_per_s": 1e10}}
+    return {r["mode"]: r for r in runner.run_row(case, n, mx.float32, reduction, config, bw)}
+
+
+def test_guard_refuses_to_time_a_wrong_value():
+    wrong = dataclasses.replace(
+        CASE["mse_loss"],
+        fused=lambda p, t, reduction: 1.01 * mlx_fused_losses.mse_loss(p, t, reduction))
+    rows = _run(wrong)
+    for mode in runner.MODES:
+        assert rows[mode]["status"] == "mismatch"
+        assert rows[mode]["variants"] == {}
+        assert rows[mode]["check"]["n_bad"] >= 1
+    assert "MISMATCH vs stock MLX" in report.format_table(list(rows.values()))
+
+
+def test_guard_checks_gradients_too():
+    # Right value (the added term is 0), gradient off by 0.5.
+    def wrong_grad(p, t, reduction):
+        return mlx_fused_losses.mse_loss(p, t, reduction) + 0.5 * mx.sum(p - mx.stop_gradient(p))
+
+    rows = _run(dataclasses.replace(CASE["mse_loss"], fused=wrong_grad))
+    assert rows["forward"]["status"] == "ok" and "fused" in rows["forward"]["variants"]
+    assert rows["value_and_grad"]["status"] == "mismatch"
+    assert rows["value_and_grad"]["variants"] == {}
+
+
+@pytest.mark.parametrize("name", IMPLEMENTED)
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_guard_accepts_each_fused_loss(name, reduction):
+    # The guard's tolerance must not flag the real kernels (at every reduction).
+    case = CASE[name]
+    inputs = runner._cast(case.make_inputs(1000, mx.random.key(1)), mx.bfloat16)
+    checks = runner.check(case, inputs, reduction, "bfloat16", mx.float64)
+    assert checks["forward"]["ok"] and checks["value_and_grad"]["ok"], checks
+
+
+# ------------------------------------------------------------ the parts
+def test_bytes_moved_model():
+    x, y, w = mx.zeros((10,)), mx.zeros((10,)), mx.zeros((1,))
+    out = mx.zeros(())
+    moved = bytes_moved([x, y, w], out, [x])
+    assert moved == {"forward_read": 84, "forward_written": 4,
+                     "value_and_grad_read": 168, "value_and_grad_written": 44}
+
+
+def test_roofline_model():
+    bw = {"read": {"best_bytes_per_s": 10.0}, "copy": {"best_bytes_per_s": 8.0}}
+    assert roofline_seconds(100, 0, bw) == pytest.approx(10.0)
+    # A copy of n bytes (n read, n written) takes exactly 2n / copy_bw.
+    assert roofline_seconds(40, 40, bw) == pytest.approx(80 / 8.0)
+
+
+def test_bandwidth_probes():
+    a = mx.ones((3 << 20) + 5)
+    times, total = _ext._bench_stream_read(a, 2)
+    assert len(times) == 2 and all(t > 0 for t in times)
+    assert total == 2 * a.size  # sums of ones are exact in float
+    times = _ext._bench_copy(a, 3)
+    assert len(times) == 3 and all(t > 0 for t in times)
+    with pytest.raises(ValueError, match="float32"):
+        _ext._bench_stream_read(mx.ones((8,), dtype=mx.float16), 1)
+
+
+def test_parse_size():
+    assert parse_size("16M") == 16 << 20
+    assert parse_size("64k") == 65536
+    assert parse_size("1000") == 1000
+    assert parse_size("1.5K") == 1536
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--losses", "no_such_loss"], "unknown loss 'no_such_loss'"),
+    (["--dtype", "int8"], "unknown dtype 'int8'"),
+    (["--reductions", "avg"], "unknown reduction 'avg'"),
+    (["--sizes", "lots"], "'lots' is not a size"),
+    (["--repeats", "0"], "--repeats: got 0"),
+])
+def test_cli_rejects_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_targets_pass_and_fail():
+    def row(mode, loss, status="ok", **speedup):
+        return {"loss": loss, "n": 16 << 20, "dtype": "float32", "reduction": "mean",
+                "mode": mode, "status": status, "speedup": speedup, "roofline_fraction": 0.7}
+
+    rows = [row("forward", "a", stock=6.0, compiled=4.0, torch=1.2),
+            row("value_and_grad", "a", stock=4.5, compiled=4.1),
+            row("forward", "b", "mismatch"), row("value_and_grad", "b", stock=9, compiled=9)]
+    result = targets.check(rows)
+    a, b = result["losses"]["a"], result["losses"]["b"]
+    assert a["fwd/stock>=5x"]["pass"] and not a["fwd/compiled>=5x"]["pass"]
+    assert a["vag/stock>=4x"]["pass"] and a["vag/compiled>=4x"]["pass"]
+    assert a["fwd/torch>=1x"]["pass"] and a["vag/torch>=1x"] is None  # no torch measured
+    assert a["fwd bw>=60%"]["pass"]
+    assert not b["fwd/stock>=5x"]["pass"] and b["vag/stock>=4x"]["pass"]
+    text = targets.format_table(result)
+    assert "FAIL (mismatch)" in text and "n/a" in text
