@@ -131,6 +131,17 @@ def test_quick_run_plots(quick_run):
         assert 5_000 < len(data) < 400_000, (name, len(data))
 
 
+def test_from_json_reprints_and_replots(quick_run, tmp_path, capsys):
+    out, _, data = quick_run
+    assert main(["--from-json", str(out / "cpu-results.json"), "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "fused ms" in printed and "mse_loss" in printed
+    with open(tmp_path / "cpu-results.json") as f:
+        assert json.load(f) == data
+    if (out / "cpu-speedup.png").exists():
+        assert (tmp_path / "cpu-speedup.png").read_bytes()[:4] == b"\x89PNG"
+
+
 # ------------------------------------------------------------ the guard
 def _run(case, n=4096, reduction="mean"):
     config = runner.Config(device=mx.default_device(), sizes=[n], dtypes=[mx.float32],

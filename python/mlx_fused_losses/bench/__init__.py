@@ -15,10 +15,11 @@ Modules: ``cases`` (the registry of losses), ``runner`` (guard + timings),
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import mlx.core as mx
 
@@ -77,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR",
                    help="write <device>-results.{json,csv,md} and PNG plots into DIR")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed of the inputs")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="measure nothing: print (and with --out, rewrite) the report of a "
+                   "previous run's JSON")
     return p
 
 
@@ -135,6 +139,9 @@ def _load_average() -> Optional[float]:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as f:
+            return _present(json.load(f), args.out)
     config, cases = _config(args, parser)
     mx.set_default_device(config.device)
     if config.torch and runner.torch_module() is None:
@@ -186,6 +193,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.check_targets:
         result["targets"] = targets.check(rows)
 
+    return _present(result, args.out)
+
+
+def _present(result: Dict, out: Optional[str]) -> int:
+    """Prints the report, writes it into ``out``; the exit status (1: a mismatch)."""
+    rows = result["rows"]
+    failed = [r for r in rows if r["status"] != "ok"]
     print(report.format_header(result))
     print()
     print(report.format_table(rows))
@@ -195,14 +209,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         for r in failed:
             print(f"!!!   {r['loss']} {r['mode']} n={r['n']} {r['dtype']} {r['reduction']}: "
                   f"{r.get('error') or report.check_detail(r['check'])}")
-    if args.check_targets:
+    if "targets" in result:
         print()
         print(targets.format_table(result["targets"]))
 
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        prefix = f"{config.device.type.name}-"
-        stem = os.path.join(args.out, prefix + "results")
+    if out:
+        os.makedirs(out, exist_ok=True)
+        device = "gpu" if "gpu" in result["config"]["device"] else "cpu"
+        prefix = f"{device}-"
+        stem = os.path.join(out, prefix + "results")
         report.write_json(result, stem + ".json")
         report.write_csv(rows, stem + ".csv")
         with open(stem + ".md", "w") as f:
@@ -210,8 +225,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     f"## Summary\n\n{report.format_summary_markdown(rows)}\n\n"
                     f"## Every measurement\n\n{report.format_markdown(rows)}\n")
         written = [stem + ext for ext in (".json", ".csv", ".md")]
-        title = f"mlx-fused-losses vs baselines on {config.device.type.name.upper()}"
-        pngs = plots.write_all(rows, args.out, prefix, title)
+        title = f"mlx-fused-losses vs baselines on {device.upper()}"
+        pngs = plots.write_all(rows, out, prefix, title)
         if not pngs:
             print(plots.MISSING, file=sys.stderr)
         print("\nwrote " + ", ".join(written + pngs))

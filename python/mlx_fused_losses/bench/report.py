@@ -239,7 +239,8 @@ def format_summary_markdown(rows: List[Dict]) -> str:
                  "| " + " | ".join(header) + " |",
                  "|---" + "|---:" * (len(header) - 1) + "|"]
         for loss, modes in by_loss.items():
-            cells = [f"`{loss}`"]
+            some = next(iter(modes.values()))
+            cells = [f"`{loss}`" + (" *" if some["labels"]["stock"] != "mlx.nn.losses" else "")]
             for mode in ("forward", "value_and_grad"):
                 r = modes.get(mode)
                 if r is None or r["status"] != "ok":
@@ -256,6 +257,8 @@ def format_summary_markdown(rows: List[Dict]) -> str:
                 v = modes.get(mode, {}).get("variants", {})
                 cells.append(f"{_peak(v.get('fused'))} / {_peak(v.get('stock'))}")
             lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", "\\* MLX lacks the loss: stock = the formula in stock `mx` ops "
+                  "(`mlx_fused_losses/bench/cases.py`)."]
         tables.append("\n".join(lines))
     return "\n\n".join(tables)
 
@@ -272,11 +275,12 @@ def format_bandwidth(bw: Dict) -> str:
 
 def format_header(report: Dict) -> str:
     m, v, c = report["machine"], report["versions"], report["config"]
+    load = m.get("load_average_1min", {})
     return (f"mlx-fused-losses {v['mlx_fused_losses']} ({v['mlx_fused_losses_git'] or 'no git'})"
             f" | mlx {v['mlx']} | torch {v['torch'] or 'not installed'}\n"
             f"{m['cpu']}, {m['cores']} cores | device {m['device']} | 1-min load average "
-            f"before/after: {m['load_average_1min']['before']}/{m['load_average_1min']['after']}"
-            " (other processes distort timings)\n"
+            f"before/after: {load.get('before')}/{load.get('after')} (other processes "
+            "distort timings)\n"
             f"times: median of {c['repeats']} runs after {c['warmup']} warm-up runs; IQR in ms; "
             f"speedup = baseline median / fused median; vag = mx.value_and_grad\n"
             + format_bandwidth(report["bandwidth"]))
