@@ -136,6 +136,28 @@ struct Kernels {
 
   // Gradients of a run. cot: the cotangent at stride cs (0 along reduced
   // axes); grads[k]: where input k's gradient goes (nullptr: not wanted).
+  // Every input's gradient of a unit-stride run into out[k]; the cotangent is
+  // unit-stride (CotUnit) or one value for the run.
+  template <bool CotUnit>
+  MFL_FN static void all_grads(const Ptrs& p, const T* cot, int64_t n, const Params& prm, A scale,
+                               const std::array<T*, kMaxStrided>& out) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) {
+      A x = A(p[0][j]), y = A(p[1][j]), z = z_at(p[2], j);
+      A c = A(cot[CotUnit ? j : 0]) * scale;
+      if constexpr (Weighted) {
+        out[NOps][j] = T(Loss::value(x, y, z, prm) * c);
+        c *= A(p[NOps][j]);
+      }
+      auto g = Loss::grad(x, y, z, prm);
+      out[0][j] = T(g.dx * c);
+      out[1][j] = T(g.dy * c);
+      if constexpr (NOps > 2) {
+        out[2][j] = T(g.dz * c);
+      }
+    }
+  }
+
   MFL_HOT_LOOP static void grad_run(const Ptrs& p, const Offsets& st, const T* cot, int64_t cs, int64_t n,
                        const Params& prm, A scale, const std::array<T*, kMaxStrided>& grads) {
     auto element = [&](int64_t j, int64_t jx, int64_t jy, int64_t jz, int64_t jw, int64_t jc) {
@@ -169,8 +191,20 @@ struct Kernels {
         gx[j] = T(Loss::grad(x, y, z, prm).dx * (c * weight_at(p[NOps], j)));
       }
     } else if (unit_stride(st, kInputs) && (cs == 0 || cs == 1)) {
-      for (int64_t j = 0; j < n; ++j) {
-        element(j, j, j, j, j, j * cs);
+      // Several gradients: all are computed and stored unconditionally, the
+      // unwanted ones into a cache-resident scratch, so the loop vectorises.
+      thread_local std::vector<T> scratch;
+      if (scratch.size() < static_cast<size_t>(n)) {
+        scratch.resize(n);
+      }
+      std::array<T*, kMaxStrided> out = grads;
+      for (int k = 0; k < kInputs; ++k) {
+        out[k] = out[k] ? out[k] : scratch.data();
+      }
+      if (cs == 0) {
+        all_grads<false>(p, cot, n, prm, scale, out);
+      } else {
+        all_grads<true>(p, cot, n, prm, scale, out);
       }
     } else {
       for (int64_t j = 0; j < n; ++j) {
