@@ -95,6 +95,30 @@ NB_MODULE(_ext, m) {
     return mfl::sigmoid_focal_loss(i, t, alpha, gamma, reduction(r), st);
   }, "inputs"_a, "targets"_a, "alpha"_a, "gamma"_a, "reduction"_a, nb::kw_only(), s);
 
+  // ------------------------------------------------------------- row softmax
+  using Opt = std::optional<array>;
+  m.def("cross_entropy", [](const array& logits, const array& targets, const Opt& weights, int axis, double label_smoothing, const std::string& r, const Opt& class_weights, std::optional<int64_t> ignore_index, StreamOrDevice st) {
+    return mfl::cross_entropy(logits, targets, weights, axis, label_smoothing, reduction(r), class_weights, ignore_index, st);
+  }, "logits"_a, "targets"_a, "weights"_a.none(), "axis"_a, "label_smoothing"_a, "reduction"_a, "class_weights"_a.none(), "ignore_index"_a.none(), nb::kw_only(), s);
+  m.def("nll_loss", [](const array& inputs, const array& targets, int axis, const std::string& r, const Opt& class_weights, std::optional<int64_t> ignore_index, StreamOrDevice st) {
+    return mfl::nll_loss(inputs, targets, axis, reduction(r), class_weights, ignore_index, st);
+  }, "inputs"_a, "targets"_a, "axis"_a, "reduction"_a, "class_weights"_a.none(), "ignore_index"_a.none(), nb::kw_only(), s);
+  m.def("kl_div_loss", [](const array& inputs, const array& targets, int axis, const std::string& r, bool log_target, StreamOrDevice st) {
+    return mfl::kl_div_loss(inputs, targets, axis, reduction(r), log_target, st);
+  }, "inputs"_a, "targets"_a, "axis"_a, "reduction"_a, "log_target"_a, nb::kw_only(), s);
+  m.def("softmax_focal_loss", [](const array& logits, const array& targets, const Opt& alpha, double gamma, int axis, const std::string& r, StreamOrDevice st) {
+    return mfl::softmax_focal_loss(logits, targets, alpha, gamma, axis, reduction(r), st);
+  }, "logits"_a, "targets"_a, "alpha"_a.none(), "gamma"_a, "axis"_a, "reduction"_a, nb::kw_only(), s);
+  m.def("info_nce_loss", [](const array& query, const array& keys, double temperature, const std::string& r, const Opt& negative_keys, bool normalize, StreamOrDevice st) {
+    return mfl::info_nce_loss(query, keys, temperature, reduction(r), negative_keys, normalize, st);
+  }, "query"_a, "keys"_a, "temperature"_a, "reduction"_a, "negative_keys"_a.none(), "normalize"_a, nb::kw_only(), s);
+  m.def("nt_xent_loss", [](const array& z1, const array& z2, double temperature, const std::string& r, StreamOrDevice st) {
+    return mfl::nt_xent_loss(z1, z2, temperature, reduction(r), st);
+  }, "z1"_a, "z2"_a, "temperature"_a, "reduction"_a, nb::kw_only(), s);
+  m.def("clip_loss", [](const array& image_embeds, const array& text_embeds, const std::variant<double, array>& temperature, const std::string& r, bool normalize, StreamOrDevice st) {
+    return std::visit([&](const auto& tau) { return mfl::clip_loss(image_embeds, text_embeds, tau, reduction(r), normalize, st); }, temperature);
+  }, "image_embeds"_a, "text_embeds"_a, "temperature"_a, "reduction"_a, "normalize"_a, nb::kw_only(), s);
+
   // Private probes of the benchmark (mlx_fused_losses/bench/bandwidth.py).
   m.def("_bench_stream_read", &mfl::bench::stream_read, "a"_a, "repeats"_a,
         "Seconds of each multi-threaded sum of the float32 array `a`, and the sum.");

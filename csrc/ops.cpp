@@ -22,6 +22,7 @@ mx::array pointwise(const char* fn, mfl::PointwiseKind kind, const std::vector<A
   for (const auto& a : args) {
     check_real(fn, a);
   }
+  check_reduction(fn, reduction);
   mx::Shape shape = broadcast_shape(fn, args);
   mx::Dtype dtype = loss_dtype(args);
   std::vector<mx::array> inputs;
@@ -60,6 +61,9 @@ Reduction parse_reduction(const std::string& reduction) {
   }
   if (reduction == "sum") {
     return Reduction::Sum;
+  }
+  if (reduction == "batchmean") {
+    return Reduction::BatchMean; // kl_div_loss only; the others reject it
   }
   throw std::invalid_argument("`reduction` is '" + reduction +
                               "'; expected one of 'none', 'mean', 'sum'");

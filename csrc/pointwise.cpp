@@ -33,6 +33,27 @@ int64_t reduced_size(const mx::array& input, int batch_ndim) {
   return n;
 }
 
+std::vector<mx::array> batch_front(const mx::Stream& stream, const std::vector<mx::array>& inputs,
+                                   const std::vector<int>& axes) {
+  int size = -1;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (axes[i] >= 0) {
+      size = inputs[i].shape(axes[i]);
+    }
+  }
+  std::vector<mx::array> out;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (axes[i] >= 0) {
+      out.push_back(mx::moveaxis(inputs[i], axes[i], 0, stream));
+    } else {
+      mx::Shape shape = inputs[i].shape();
+      shape.insert(shape.begin(), size);
+      out.push_back(mx::broadcast_to(mx::expand_dims(inputs[i], 0, stream), shape, stream));
+    }
+  }
+  return out;
+}
+
 namespace {
 
 mx::Shape batch_shape(const mx::array& input, int batch_ndim) {
@@ -68,29 +89,6 @@ std::vector<mx::array> pointwise_grads(const mx::Stream& stream, const Pointwise
   }
   return mx::array::make_arrays(std::move(shapes), dtypes,
                                 std::make_shared<PointwiseVJP>(stream, spec, wrt), vjp_inputs);
-}
-
-// Moves each mapped axis to the front and broadcasts unmapped inputs along it,
-// so the batched primitive sees one more leading batch axis.
-std::vector<mx::array> batch_front(const mx::Stream& stream, const std::vector<mx::array>& inputs,
-                                   const std::vector<int>& axes) {
-  int size = -1;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (axes[i] >= 0) {
-      size = inputs[i].shape(axes[i]);
-    }
-  }
-  std::vector<mx::array> out;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (axes[i] >= 0) {
-      out.push_back(mx::moveaxis(inputs[i], axes[i], 0, stream));
-    } else {
-      mx::Shape shape = inputs[i].shape();
-      shape.insert(shape.begin(), size);
-      out.push_back(mx::broadcast_to(mx::expand_dims(inputs[i], 0, stream), shape, stream));
-    }
-  }
-  return out;
 }
 
 } // namespace

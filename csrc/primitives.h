@@ -9,6 +9,7 @@
 #include "mlx/primitives.h"
 
 #include "kernels/pointwise_losses.h"
+#include "kernels/row_softmax_losses.h"
 #include "mlx_fused_losses/losses.h"
 
 namespace mlx_fused_losses {
@@ -91,5 +92,102 @@ class PointwiseVJP : public mx::Primitive {
 // Number of elements each batch entry reduces over (the product of the axes
 // from batch_ndim on).
 int64_t reduced_size(const mx::array& input, int batch_ndim);
+
+// vmap helper shared by the families: moves each mapped axis to the front and
+// broadcasts unmapped inputs along it (stride 0, no copy), so the batched
+// primitive sees one more leading axis.
+std::vector<mx::array> batch_front(const mx::Stream& stream, const std::vector<mx::array>& inputs,
+                                   const std::vector<int>& axes);
+
+// --------------------------------------------------------------- row softmax
+// What a row-softmax primitive computes (kernels/row_softmax_losses.h). A row
+// is a 1-D slice of the logits along `axis` (any axis, any strides; C classes).
+// Inputs: the logits (one floating dtype), the targets -- int64 class indices of
+// the logits' shape without `axis` for class-index kinds, else a distribution of
+// the logits' shape in their dtype or in float32/float64 -- then, if
+// `class_weights`, the (C,) class weights in the loss dtype.
+struct RowSoftmaxSpec {
+  mfl::RowKind kind;
+  mfl::RowParams<double> params;
+  int axis; // non-negative
+  bool class_weights = false;
+  bool dot = false; // accumulate the kind's per-class term (label smoothing, distributions)
+  bool has_ignore = false; // rows whose target is ignore_index: loss 0, weight 0, gradient 0
+  int64_t ignore_index = 0;
+
+  bool operator==(const RowSoftmaxSpec& o) const;
+  const char* loss_name() const;
+};
+
+// Forward, one pass over each row. Outputs, in float32 (float64 for float64
+// logits), of the logits' shape without `axis` ("rows"):
+//   loss    the row's loss (class weights applied; per-sample weights and the
+//           reduction over rows are cheap graph ops on it);
+//   weight  the row's share of PyTorch's mean denominator: the target's class
+//           weight, 0 for an ignored row, NaN for an out-of-range target;
+//   state   (rows..., 4), saved for the VJP: the row max m, log sum exp(x - m)
+//           and the gradient coefficients (coef, hot) of RowResult.
+// Only `loss` is differentiable (w.r.t. the logits and distribution targets).
+// A class index outside [0, C) that is not ignore_index gives a NaN loss (the
+// row is not read).
+class RowSoftmax : public mx::Primitive {
+ public:
+  RowSoftmax(mx::Stream stream, RowSoftmaxSpec spec) : mx::Primitive(stream), spec_(spec) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override;
+  void eval_gpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override;
+  std::vector<mx::array> jvp(const std::vector<mx::array>& primals,
+                             const std::vector<mx::array>& tangents,
+                             const std::vector<int>& argnums) override;
+  std::vector<mx::array> vjp(const std::vector<mx::array>& primals,
+                             const std::vector<mx::array>& cotangents,
+                             const std::vector<int>& argnums,
+                             const std::vector<mx::array>& outputs) override;
+  std::pair<std::vector<mx::array>, std::vector<int>> vmap(const std::vector<mx::array>& inputs,
+                                                           const std::vector<int>& axes) override;
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override;
+  const char* name() const override;
+  bool is_equivalent(const mx::Primitive& other) const override;
+  const RowSoftmaxSpec& spec() const {
+    return spec_;
+  }
+
+ private:
+  RowSoftmaxSpec spec_;
+};
+
+// Backward, one pass over each row, no reduction: inputs are the forward's
+// inputs, its `state` output and the cotangent of its loss (rows, loss dtype).
+// One output per entry of `wrt` (0: the logits, 1: distribution targets), of
+// that input's shape and dtype, row-major:
+//   d loss / d x_c = cot (grad_x - hot [c == target]), softmax_c = exp(x_c - m - log s).
+class RowSoftmaxVJP : public mx::Primitive {
+ public:
+  RowSoftmaxVJP(mx::Stream stream, RowSoftmaxSpec spec, std::vector<int> wrt)
+      : mx::Primitive(stream), spec_(spec), wrt_(std::move(wrt)) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override;
+  void eval_gpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override;
+  std::pair<std::vector<mx::array>, std::vector<int>> vmap(const std::vector<mx::array>& inputs,
+                                                           const std::vector<int>& axes) override;
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override;
+  const char* name() const override;
+  bool is_equivalent(const mx::Primitive& other) const override;
+  const RowSoftmaxSpec& spec() const {
+    return spec_;
+  }
+  const std::vector<int>& wrt() const {
+    return wrt_;
+  }
+
+ private:
+  RowSoftmaxSpec spec_;
+  std::vector<int> wrt_;
+};
+
+// The forward's outputs {loss, weight, state} for `inputs` (logits, targets[,
+// class weights]) as described at RowSoftmaxSpec.
+std::vector<mx::array> row_softmax(const RowSoftmaxSpec& spec, const std::vector<mx::array>& inputs,
+                                   mx::StreamOrDevice s);
 
 } // namespace mlx_fused_losses

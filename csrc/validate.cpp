@@ -70,6 +70,12 @@ void check_param(const char* fn, const char* name, double value, bool ok, const 
   }
 }
 
+void check_reduction(const char* fn, Reduction reduction, bool batchmean_ok) {
+  if (reduction == Reduction::BatchMean && !batchmean_ok) {
+    fail(fn, "`reduction` is 'batchmean'; expected one of 'none', 'mean', 'sum'");
+  }
+}
+
 mx::Dtype loss_dtype(const std::vector<Arg>& args) {
   mx::Dtype dtype = args[0].value.dtype();
   for (size_t i = 1; i < args.size(); ++i) {

@@ -31,6 +31,9 @@ mx::Shape broadcast_shape(const char* fn, const std::vector<Arg>& args);
 // ValueError unless `ok` (NaN never passes); `expected` says what is allowed.
 void check_param(const char* fn, const char* name, double value, bool ok, const char* expected);
 
+// ValueError unless `reduction` is None, Mean or Sum (or BatchMean where allowed).
+void check_reduction(const char* fn, Reduction reduction, bool batchmean_ok = false);
+
 // The loss's dtype: the arguments' promoted dtype, float32 for integers and
 // bools (as mlx.nn.losses, whose arithmetic and mean promote them to float32).
 mx::Dtype loss_dtype(const std::vector<Arg>& args);

@@ -130,6 +130,35 @@ MFL_FN bool isnan_(T x) {
   return x != x;
 }
 
+// +inf and a quiet NaN of T.
+template <typename T>
+MFL_FN T inf_() {
+#ifdef __METAL_VERSION__
+  return metal::numeric_limits<T>::infinity();
+#else
+  return std::numeric_limits<T>::infinity();
+#endif
+}
+template <typename T>
+MFL_FN T nan_() {
+#ifdef __METAL_VERSION__
+  return metal::numeric_limits<T>::quiet_NaN();
+#else
+  return std::numeric_limits<T>::quiet_NaN();
+#endif
+}
+
+// exp(x) - 1 accurate for small x (Metal has no expm1): with u = exp(x)
+// rounded, (u - 1) * x / log(u) cancels the rounding error of u (Kahan).
+// Beyond |x| = 0.5, u - 1 has no cancellation to undo.
+template <typename T>
+MFL_FN T expm1_(T x) {
+  T u = exp_(x);
+  T d = u - T(1);
+  T small = d == T(0) ? x : d * (x / log_(u));
+  return abs_(x) < T(0.5) ? small : d;
+}
+
 // log(1 + x) accurate for small x (Metal has no log1p): with u = 1 + x rounded,
 // log(u) * x / (u - 1) cancels the rounding error of u (Goldberg, 1991).
 template <typename T>

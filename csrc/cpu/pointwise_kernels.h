@@ -14,6 +14,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "cpu/hot_loop.h"
 #include "cpu/parallel.h"
 #include "cpu/strided.h"
 #include "primitives.h"
@@ -24,18 +25,6 @@ namespace pointwise_detail {
 
 constexpr int64_t kBlock = int64_t(1) << 16; // elements per parallel task
 constexpr int64_t kChunk = 512; // elements summed in float before adding in double
-
-// The hot loops are compiled twice on x86-64 Linux (GCC): for AVX2 + FMA and for
-// the baseline, picked at load time. The vectorised exp/log of kernels/math.h
-// are 3x faster with AVX2; stock MLX's x86 wheels use only SSE.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define MFL_HOT_LOOP __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define MFL_HOT_LOOP
-#endif
-
-template <typename T>
-using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
 template <typename T>
 T from_double(double v) {

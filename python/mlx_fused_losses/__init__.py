@@ -9,10 +9,12 @@ signatures, so ``import mlx_fused_losses as losses`` can replace
 from .patch import PATCHABLE, is_patched, patch_mlx, patched_mlx, unpatch_mlx
 from .pointwise import *  # noqa: F401,F403
 from .pointwise import __all__ as _pointwise_all
+from .row_softmax import *  # noqa: F401,F403
+from .row_softmax import __all__ as _row_softmax_all
 
 __version__ = "0.1.0"
 
-__all__ = list(_pointwise_all) + [
+__all__ = list(_pointwise_all) + list(_row_softmax_all) + [
     "patch_mlx",
     "unpatch_mlx",
     "patched_mlx",

@@ -7,7 +7,7 @@ from typing import Dict, Iterator
 
 import mlx.nn.losses as _mlx_losses
 
-from . import pointwise
+from . import pointwise, row_softmax
 
 # mlx.nn.losses names this package replaces (same signatures and results).
 PATCHABLE = [
@@ -20,13 +20,17 @@ PATCHABLE = [
     "margin_ranking_loss",
     "gaussian_nll_loss",
     "binary_cross_entropy",
+    "cross_entropy",
+    "nll_loss",
+    "kl_div_loss",
 ]
 
 _originals: Dict[str, object] = {}
 
 
 def _fused(name: str):
-    return getattr(pointwise, name)
+    module = row_softmax if name in row_softmax.__all__ else pointwise
+    return getattr(module, name)
 
 
 def patch_mlx() -> None:

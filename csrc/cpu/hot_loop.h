@@ -1,0 +1,21 @@
+// What every family's CPU kernels share about their inner loops.
+#pragma once
+
+#include <type_traits>
+
+// The hot loops are compiled twice on x86-64 Linux (GCC): for AVX2 + FMA and for
+// the baseline, picked at load time. The vectorised exp/log of kernels/math.h
+// are 3x faster with AVX2; stock MLX's x86 wheels use only SSE.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define MFL_HOT_LOOP __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define MFL_HOT_LOOP
+#endif
+
+namespace mlx_fused_losses::cpu {
+
+// The accumulation type of an input dtype: float, double for double.
+template <typename T>
+using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+} // namespace mlx_fused_losses::cpu
