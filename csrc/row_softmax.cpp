@@ -52,9 +52,11 @@ mx::Shape rows_shape(const mx::array& logits, int axis) {
 constexpr int kClassWeightsInput = 2;
 
 [[noreturn]] void no_class_weight_grad(const RowSoftmaxSpec& spec) {
+  // (named as the user's argument: the focal loss's class weights are `alpha`)
+  const char* arg = spec.kind == mfl::RowKind::softmax_focal ? "alpha" : "class_weights";
   throw std::invalid_argument(std::string("mlx_fused_losses: ") + spec.loss_name() +
-                              ": gradients with respect to the class weights are not "
-                              "implemented; pass them through mx.stop_gradient");
+                              ": gradients with respect to the class weights (`" + arg +
+                              "`) are not implemented; pass them through mx.stop_gradient");
 }
 
 // The VJP's outputs for `wrt` (0: logits, 1: distribution targets), scaled by

@@ -342,7 +342,10 @@ struct RowKernels {
         int64_t y[kTile];
         int64_t orow[kTile]; // the row's offset in the outputs
         A m[kTile], log_s[kTile], coef[kTile], hot[kTile], c[kTile];
-        bool skip[kTile]; // ignored: no gradient, its smoothing term included
+        // Rows without a computed gradient: ignored (0, its smoothing term
+        // included) or a class index out of range (NaN, like its loss).
+        bool skip[kTile];
+        A fill[kTile];
         for (int k = 0; k < nr; ++k) {
           const int64_t j = j0 + k;
           xr[k] = rows.x + off[0] + j * st[0];
@@ -354,7 +357,8 @@ struct RowKernels {
           coef[k] = sr[2 * st_col];
           hot[k] = sr[3 * st_col];
           c[k] = cot_base[off[3] + j * st[3]];
-          skip[k] = kIndex && rows.ignored(y[k]);
+          skip[k] = kIndex && (rows.ignored(y[k]) || !rows.in_range(y[k]));
+          fill[k] = kIndex && rows.ignored(y[k]) ? A(0) : std::numeric_limits<A>::quiet_NaN();
           orow[k] = off[4] + j * st[4];
         }
         for (int64_t c0 = 0; c0 < rows.n_classes; c0 += kChunk) {
@@ -362,7 +366,7 @@ struct RowKernels {
           for (int k = 0; k < nr; ++k) {
             if (skip[k]) {
               for (int64_t q = 0; gx && q < n; ++q) {
-                gx[orow[k] + (c0 + q) * gcs] = T(0);
+                gx[orow[k] + (c0 + q) * gcs] = T(fill[k]);
               }
               continue;
             }
@@ -384,7 +388,7 @@ struct RowKernels {
         if constexpr (kIndex) {
           // The one-hot part at the target class, written once from the full formula.
           for (int k = 0; gx && k < nr; ++k) {
-            if (skip[k] || !rows.in_range(y[k])) {
+            if (skip[k]) {
               continue;
             }
             const A xs = A(xr[k][y[k] * rows.xcs]) - m[k];
