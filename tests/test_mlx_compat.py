@@ -3,6 +3,7 @@ values and gradients as stock MLX, plus MLX's own test cases for them
 (python/tests/test_losses.py of MLX 0.32, restated here)."""
 
 import inspect
+import os
 import math
 
 import mlx.core as mx
@@ -323,3 +324,127 @@ def test_mlx_case_margin_ranking():
     got = mfl.margin_ranking_loss(inputs1, inputs2, targets, margin=0.5, reduction="none")
     np.testing.assert_allclose(to_np(got), [1.829369, 1.490929, 0.179205], rtol=1e-5,
                                atol=1e-8)
+
+
+# ----------------------------------------------------------------------------
+# The row-softmax losses MLX has: signatures and MLX's own test cases for them.
+# (Values, gradients and dtypes against stock MLX: test_row_softmax_values.py
+# and test_row_softmax_grads.py.)
+
+# Our keyword-only extras (PyTorch's), each defaulting to MLX's behaviour.
+ROW_SOFTMAX_EXTRAS = {
+    "cross_entropy": [("class_weights", None), ("ignore_index", None)],
+    "nll_loss": [("class_weights", None), ("ignore_index", None)],
+    "kl_div_loss": [("log_target", True)],
+}
+
+
+@pytest.mark.parametrize("name", SHARED_ROW_SOFTMAX)
+def test_row_softmax_signature_matches_mlx(name):
+    ours = list(inspect.signature(getattr(mfl, name)).parameters.values())
+    theirs = list(inspect.signature(getattr(stock, name)).parameters.values())
+    extras = ROW_SOFTMAX_EXTRAS[name]
+    assert [(p.name, p.default, p.kind) for p in ours[: len(theirs)]] == [
+        (p.name, p.default, p.kind) for p in theirs
+    ]
+    assert [(p.name, p.default, p.kind) for p in ours[len(theirs):]] == [
+        (n, d, inspect.Parameter.KEYWORD_ONLY) for n, d in extras
+    ]
+
+
+def test_mlx_case_cross_entropy():
+    inf = float("inf")
+    logits = mx.array([[0.0, -inf], [-inf, 0.0]])
+    indices = mx.array([0, 1])
+    assert mx.allclose(mfl.cross_entropy(logits, indices, reduction="none"), mx.array([0.0, 0.0]))
+    # a large shared offset does not change the loss; equal logits give log(n)
+    base, index = mx.array([[2.0, -1.0]]), mx.array([0])
+    expected = mfl.cross_entropy(base, index, reduction="none")
+    for offset in [1e4, 1e6]:
+        assert mx.allclose(mfl.cross_entropy(base + offset, index, reduction="none"), expected,
+                           atol=1e-5)
+    for v in [1e0, 1e4, 1e8, 1e20]:
+        loss = mfl.cross_entropy(mx.array([[v, v]]), index, reduction="none")
+        assert mx.allclose(loss, mx.array([0.6931472]), atol=1e-5)
+    probs = mx.array([[1.0, 0.0], [0.0, 1.0]])
+    assert mx.isnan(mfl.cross_entropy(logits, probs, reduction="none")).all()
+
+    logits = mx.array([[2.0, -1.0], [-1.0, 2.0]])
+    weights = mx.array([1.0, 2.0])
+    for targets in (indices, probs):
+        loss = mfl.cross_entropy(logits, targets, weights=weights, reduction="none")
+        assert mx.allclose(loss, mx.array([0.04858735, 0.0971747]))
+        loss = mfl.cross_entropy(logits, targets, label_smoothing=0.3, reduction="none")
+        assert mx.allclose(loss, mx.array([0.498587, 0.498587]))
+    loss = mfl.cross_entropy(logits, indices, weights=weights, label_smoothing=0.3,
+                             reduction="none")
+    assert mx.allclose(loss, mx.array([0.49858734, 0.9971747]))
+
+    logits = mx.random.normal((4, 8), key=mx.random.key(0))
+    targets = mx.array([1, 2, 3, 0])
+    assert mx.allclose(mfl.cross_entropy(logits.T, targets, axis=0),
+                       mfl.cross_entropy(logits, targets, axis=-1))
+
+
+def test_mlx_case_nll_loss():
+    inf = float("inf")
+    logits = mx.array([[0.0, -inf], [-inf, 0.0]])
+    targets = mx.array([0, 1])
+    none = mfl.nll_loss(logits, targets, reduction="none")
+    assert mx.array_equal(none, mx.array([0.0, 0.0]))
+    assert mfl.nll_loss(logits, targets, reduction="mean").item() == mx.mean(none).item()
+    assert mfl.nll_loss(logits, targets, reduction="sum").item() == mx.sum(none).item()
+
+    logits = mx.log(mx.softmax(mx.random.normal((4, 8), key=mx.random.key(1)), axis=-1))
+    targets = mx.array([1, 2, 3, 0])
+    assert mx.allclose(mfl.nll_loss(logits.T, targets, axis=0),
+                       mfl.nll_loss(logits, targets, axis=-1))
+    logits = mx.log(mx.softmax(mx.random.normal((2, 5, 3), key=mx.random.key(2)), axis=1))
+    targets = mx.array([[1, 4, 0], [2, 3, 1]])
+    loss = mfl.nll_loss(logits, targets, axis=1)
+    lp, t = np.array(logits), np.array(targets)
+    expected = np.array([[-lp[b, t[b, k], k] for k in range(3)] for b in range(2)])
+    assert loss.shape == (2, 3)
+    assert np.allclose(np.array(loss), expected)
+
+
+def test_mlx_case_kl_div_loss():
+    p_logits = mx.log(mx.array([[0.5, 0.5], [0.8, 0.2]]))
+    q_logits = mx.log(mx.array([[0.5, 0.5], [0.2, 0.8]]))
+    none = mfl.kl_div_loss(p_logits, q_logits, reduction="none")
+    assert mx.allclose(none, mx.array([0.0, 0.831777]))
+    documented = (mx.exp(q_logits) * (q_logits - p_logits)).sum(axis=-1)
+    assert mx.allclose(none, documented)
+    assert mx.allclose(mfl.kl_div_loss(p_logits, q_logits, reduction="mean"), mx.mean(none))
+    assert mx.allclose(mfl.kl_div_loss(p_logits, q_logits, reduction="sum"), mx.sum(none))
+
+
+def test_mlx_losses_own_row_softmax_tests_pass_patched():
+    """MLX's own test_losses.py methods for these losses, run against
+    mlx.nn.losses patched with ours, when a git repository of MLX's source is
+    available ($MLX_SOURCE_REPO, or the development machine's mirror)."""
+    import subprocess
+
+    repo = os.environ.get("MLX_SOURCE_REPO", "/work/.mirror/ml-explore+mlx/repo")
+    try:
+        source = subprocess.run(["git", "-C", repo, "show", "HEAD:python/tests/test_losses.py"],
+                                capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("MLX's source tree is not available")
+    import sys
+    import types
+    import unittest
+
+    # test_losses.py imports mlx_tests (MLX's TestCase base): a minimal stand-in.
+    helper = types.ModuleType("mlx_tests")
+    helper.MLXTestCase = unittest.TestCase
+    sys.modules.setdefault("mlx_tests", helper)
+    namespace = {"__name__": "mlx_test_losses"}
+    exec(compile(source, "test_losses.py", "exec"), namespace)
+    case = namespace["TestLosses"]
+    with mfl.patched_mlx():
+        suite = unittest.TestSuite(
+            case(m) for m in ("test_cross_entropy", "test_nll_loss", "test_kl_div_loss"))
+        result = unittest.TextTestRunner(stream=open(os.devnull, "w")).run(suite)
+    assert result.testsRun == 3
+    assert result.wasSuccessful(), result.failures + result.errors
