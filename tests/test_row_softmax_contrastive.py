@@ -101,3 +101,42 @@ def test_bad_arguments():
         fl.clip_loss(mx.zeros((3, 2)), mx.zeros((3, 2)), temperature=-1.0)
     with pytest.raises(ValueError, match="temperature"):
         fl.clip_loss(mx.zeros((3, 2)), mx.zeros((3, 2)), temperature=mx.ones((2,)))
+
+
+def _fd(numpy_f, z, h=1e-6):
+    want = np.zeros_like(z)
+    for idx in np.ndindex(z.shape):
+        zp, zm = z.copy(), z.copy()
+        zp[idx] += h
+        zm[idx] -= h
+        want[idx] = (numpy_f(zp) - numpy_f(zm)) / (2 * h)
+    return want
+
+
+def test_second_operand_gradients_by_finite_differences():
+    # keys, negative_keys, z2 and text_embeds (the first operands: above).
+    z1, z2, nk = _emb(4, 3), _emb(4, 3), _emb(5, 3)
+    cases = [
+        (lambda b: fl.info_nce_loss(_f64(z1), b, 0.2, "sum"), lambda b: ref.info_nce(z1, b, 0.2, "sum"), z2),
+        (lambda b: fl.info_nce_loss(_f64(z1), _f64(z2), 0.2, negative_keys=b),
+         lambda b: ref.info_nce(z1, z2, 0.2, negative_keys=b), nk),
+        (lambda b: fl.info_nce_loss(_f64(z1), _f64(z2), 0.3, negative_keys=b, normalize=False),
+         lambda b: ref.info_nce(z1, z2, 0.3, negative_keys=b, normalize=False), nk),
+        (lambda b: fl.nt_xent_loss(_f64(z1), b, 0.5, "sum"), lambda b: ref.nt_xent(z1, b, 0.5, "sum"), z2),
+        (lambda b: fl.clip_loss(_f64(z1), b, 0.1), lambda b: ref.clip(z1, b, 0.1), z2),
+        (lambda b: fl.clip_loss(_f64(z1), b, 0.5, normalize=False), lambda b: ref.clip(z1, b, 0.5, normalize=False), z2),
+    ]
+    for fused, numpy_ref, operand in cases:
+        g = np.array(mx.grad(fused)(_f64(operand)))
+        np.testing.assert_allclose(g, _fd(numpy_ref, operand), rtol=1e-6, atol=1e-8)
+
+
+def test_embedding_dtypes():
+    # float64 embeddings give float64 losses; integer embeddings are read as float32.
+    z1, z2 = _emb(5, 4), _emb(5, 4)
+    assert fl.info_nce_loss(_f64(z1), _f64(z2)).dtype == mx.float64
+    zi = mx.array(np.round(z1 * 3).astype(np.int32))
+    got = fl.nt_xent_loss(zi, zi[::-1], reduction="none")
+    assert got.dtype == mx.float32
+    np.testing.assert_allclose(np.array(got), ref.nt_xent(np.array(zi), np.array(zi[::-1]), 0.5, "none"),
+                               rtol=1e-5, atol=1e-6)

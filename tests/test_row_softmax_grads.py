@@ -77,6 +77,16 @@ CASES = {
     "focal_g2": _weighted(lambda x: fl.softmax_focal_loss(x, mx.array(Y), gamma=2.0)),
     "focal_g05_alpha": lambda x: fl.softmax_focal_loss(x, mx.array(Y), alpha=_f64(CW), gamma=0.5,
                                                        reduction="mean"),
+    "ce_index_ignore_in_range_cw": lambda x: fl.cross_entropy(
+        x, mx.array(Y), class_weights=_f64(CW), ignore_index=int(Y[0]), label_smoothing=0.1, reduction="mean"),
+    "ce_probs_cw_smooth_axis0": lambda x: fl.cross_entropy(
+        x.T, _f64(T_RAW.T), class_weights=_f64(CW), label_smoothing=0.3, axis=0, reduction="sum"),
+    "nll_plain": _weighted(lambda x: fl.nll_loss(x, mx.array(Y))),
+    "nll_ignore_sum": lambda x: fl.nll_loss(x, mx.array(Y), ignore_index=int(Y[2]), reduction="sum"),
+    "kl_log_batchmean_axis0": lambda x: fl.kl_div_loss(x.T, _f64(np.log(T).T), axis=0, reduction="batchmean"),
+    "focal_g0_alpha_scalar": _weighted(lambda x: fl.softmax_focal_loss(x, mx.array(Y), alpha=0.25, gamma=0.0)),
+    "focal_g2_alpha_sum": lambda x: fl.softmax_focal_loss(x, mx.array(Y), alpha=_f64(CW), gamma=2.0,
+                                                          reduction="sum"),
 }
 
 
@@ -85,12 +95,15 @@ def test_logits_gradient_by_finite_differences(name):
     check_grad(CASES[name], RNG.standard_normal((5, 7)) * 2)
 
 
-@pytest.mark.parametrize("form", ["mlx", "pytorch", "kl_log", "kl_prob"])
+@pytest.mark.parametrize("form", ["mlx", "mlx_mean", "pytorch", "pytorch_smooth", "kl_log", "kl_prob"])
 def test_target_gradient_by_finite_differences(form):
     x = _f64(RNG.standard_normal((5, 7)))
     loss = {
         "mlx": lambda t: mx.sum(fl.cross_entropy(x, t, label_smoothing=0.2) * _f64(COT)),
+        "mlx_mean": lambda t: fl.cross_entropy(x, t, weights=_f64(W), reduction="mean"),
         "pytorch": lambda t: fl.cross_entropy(x, t, class_weights=_f64(CW), reduction="sum"),
+        "pytorch_smooth": lambda t: fl.cross_entropy(x, t, class_weights=_f64(CW), label_smoothing=0.3,
+                                                     reduction="mean"),
         "kl_log": lambda t: fl.kl_div_loss(x, t, reduction="mean"),
         "kl_prob": lambda t: fl.kl_div_loss(x, t, log_target=False, reduction="sum"),
     }[form]
