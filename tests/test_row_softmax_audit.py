@@ -551,3 +551,26 @@ def test_cpp_header_declares_every_row_loss():
     for k, (a, b) in enumerate(zip(got, want)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7, err_msg=f"result {k}")
     shutil.rmtree(build, ignore_errors=True)
+
+
+def test_numpy_integer_arguments():
+    x = mx.array(RNG.standard_normal((5, 4)).astype(np.float32))
+    y = mx.array([0, 2, 1, 2, 3])
+    want = fl.cross_entropy(x, y, axis=1, ignore_index=2, reduction="mean")
+    got = fl.cross_entropy(x, y, axis=np.int64(1), ignore_index=np.int32(2), reduction="mean")
+    np.testing.assert_array_equal(np.array(got), np.array(want))
+    assert fl.nll_loss(x, y[:4], axis=np.int8(0), ignore_index=np.uint8(2)).shape == (4,)
+
+
+def test_vmap_with_the_class_axis_first():
+    # Inside vmap the function reads the classes along axis 0; the mapped axis
+    # is after it, between or before the rows.
+    x = mx.array(RNG.standard_normal((5, 3, 4)).astype(np.float32))  # classes 5, batch 3, rows 4
+    y = mx.array(RNG.integers(0, 5, size=(3, 4)))
+    f = lambda a, b: fl.cross_entropy(a, b, axis=0, label_smoothing=0.2)  # noqa: E731
+    got = mx.vmap(f, in_axes=(1, 0))(x, y)
+    want = mx.stack([f(x[:, b], y[b]) for b in range(3)])
+    np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-6)
+    g = mx.vmap(mx.grad(lambda a, b: mx.sum(f(a, b) * mx.arange(1, 5))), in_axes=(1, 0), out_axes=1)(x, y)
+    want = mx.stack([mx.grad(lambda a: mx.sum(f(a, y[b]) * mx.arange(1, 5)))(x[:, b]) for b in range(3)], 1)
+    np.testing.assert_allclose(np.array(g), np.array(want), rtol=1e-5, atol=1e-7)

@@ -91,8 +91,9 @@ mx::array sigmoid_focal_loss(const mx::array& inputs, const mx::array& targets,
 // row with an online logsumexp in float32 (float64 for float64 inputs), one
 // pass for the gradient. float16/bfloat16/float32 inputs give float32 losses,
 // float64 inputs float64. A class index outside [0, C) that is not
-// `ignore_index` gives a NaN loss for its row (the row is never read out of
-// bounds). Gradients with respect to `class_weights` are not implemented.
+// `ignore_index` gives a NaN loss and a NaN gradient for its row (the row is
+// never read out of bounds). Gradients with respect to `class_weights` (and the
+// focal loss's `alpha`) are not implemented: they throw.
 //
 // As mlx.nn.losses.cross_entropy, plus PyTorch's `class_weights` (its `weight`)
 // and `ignore_index`. Class-index targets have the logits' shape without

@@ -9,12 +9,12 @@ cannot be closer than 0.06), float64 inputs give float64. Any ``axis`` works
 without a transposed copy.
 
 A class index outside ``[0, C)`` that is not ``ignore_index`` gives a NaN loss
-for its row; the row is never read out of bounds.
+and a NaN gradient for its row; the row is never read out of bounds.
 """
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 from typing import Literal, Optional, Union
 
 import mlx.core as mx
@@ -33,19 +33,20 @@ __all__ = [
 
 
 def _as_axis(axis) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, int):
+    # (Integral: numpy integers too, as MLX's own losses accept them)
+    if isinstance(axis, bool) or not isinstance(axis, Integral):
         raise TypeError(f"`axis` is a {type(axis).__name__}; expected an int")
-    return axis
+    return int(axis)
 
 
 def _as_ignore_index(ignore_index) -> Optional[int]:
     if ignore_index is None:
         return None
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, Integral):
         raise TypeError(
             f"`ignore_index` is a {type(ignore_index).__name__}; expected an int or None"
         )
-    return ignore_index
+    return int(ignore_index)
 
 
 def _as_number(name: str, value) -> float:
@@ -95,14 +96,16 @@ def cross_entropy(
             ``weight``. Not differentiable. Default: ``None``.
         ignore_index (int, optional): Class-index targets equal to it contribute
             nothing (loss and gradient 0), as PyTorch's ``ignore_index`` (whose
-            default, -100, is not applied: pass it explicitly). Default: ``None``.
+            default, -100, is not applied: pass it explicitly). With probability
+            targets it raises a ``ValueError``. Default: ``None``.
 
     Returns:
         array: The loss: float32 (float64 for float64 inputs). ``'mean'`` divides
         the sum of the (weighted) row losses by the number of rows, or, with
         class-index targets and ``class_weights`` or ``ignore_index``, by the sum
         of the class weights of the non-ignored targets (PyTorch's denominator).
-        A class index outside ``[0, C)`` that is not ``ignore_index`` gives NaN.
+        A class index outside ``[0, C)`` that is not ``ignore_index`` gives NaN
+        (its row's loss and gradient; hence a NaN ``'mean'`` or ``'sum'``).
     """
     return _ext.cross_entropy(
         as_array("logits", logits), as_array("targets", targets),
