@@ -574,3 +574,33 @@ def test_vmap_with_the_class_axis_first():
     g = mx.vmap(mx.grad(lambda a, b: mx.sum(f(a, b) * mx.arange(1, 5))), in_axes=(1, 0), out_axes=1)(x, y)
     want = mx.stack([mx.grad(lambda a: mx.sum(f(a, y[b]) * mx.arange(1, 5)))(x[:, b]) for b in range(3)], 1)
     np.testing.assert_allclose(np.array(g), np.array(want), rtol=1e-5, atol=1e-7)
+
+
+def _sum_to(g, shape):
+    """g summed over the axes broadcasting added to `shape`."""
+    g = g.sum(axis=tuple(range(g.ndim - len(shape))))
+    return g.sum(axis=tuple(k for k, n in enumerate(shape) if n == 1), keepdims=True).reshape(shape)
+
+
+@pytest.mark.parametrize("log_target", [True, False])
+def test_kl_div_broadcast_operands_gradients(log_target):
+    # Either operand broadcast against the other: values and gradients (summed
+    # over the broadcast rows), against the elementwise formula in numpy.
+    # (Not against MLX's float64 ops: its float64 exp is float32-accurate on the CPU.)
+    lp = np.log(_probs((6, 5)))
+    p = _probs((5,))
+    t = p if not log_target else np.log(p)
+    for a, b in ((lp, t), (lp[0], np.broadcast_to(t, (6, 5)).copy()), (lp[:, None, :], t[None, None])):
+        u, v = np.broadcast_arrays(a, b)
+        cot = np.linspace(0.5, 1.5, u[..., 0].size).reshape(u.shape[:-1])
+        if log_target:
+            value = np.exp(v) * (v - u)
+            du, dv = -np.exp(v), np.exp(v) * (v - u + 1)
+        else:
+            value = v * (np.log(v) - u)
+            du, dv = -v, np.log(v) + 1 - u
+        f = lambda x, y: mx.sum(fl.kl_div_loss(x, y, log_target=log_target) * _f64(cot))  # noqa: E731
+        got, (ga, gb) = mx.value_and_grad(f, [0, 1])(_f64(a), _f64(b))
+        np.testing.assert_allclose(got.item(), np.sum(value.sum(-1) * cot), rtol=1e-13)
+        np.testing.assert_allclose(np.array(ga), _sum_to(du * cot[..., None], a.shape), rtol=1e-12)
+        np.testing.assert_allclose(np.array(gb), _sum_to(dv * cot[..., None], b.shape), rtol=1e-12)
