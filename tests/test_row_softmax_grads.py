@@ -287,3 +287,13 @@ def test_jvp():
         plus = f(*[p + h * d for p, d in zip(primals, tangents)])
         minus = f(*[p - h * d for p, d in zip(primals, tangents)])
         np.testing.assert_allclose(np.array(jv), np.array((plus - minus) / (2 * h)), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("targets", ["index", "probs"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_per_sample_weight_gradient_by_finite_differences(targets, reduction):
+    x = _f64(RNG.standard_normal((5, 7)))
+    t = mx.array(Y) if targets == "index" else _f64(T)
+    cot = _f64(COT) if reduction == "none" else _f64(1.0)
+    check_grad(lambda w: mx.sum(fl.cross_entropy(x, t, weights=w, label_smoothing=0.1,
+                                                 reduction=reduction) * cot), W)
