@@ -19,7 +19,6 @@ import mlx_fused_losses as fl
 import row_softmax_reference as ref
 
 RNG = np.random.default_rng(4)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _f64(a):
@@ -386,7 +385,8 @@ BAD = [
      ["`class_weights`", "(3,)", "(4,)"]),
     (lambda: fl.cross_entropy(X, I3, class_weights=_zeros(4, dtype=mx.complex64)), TypeError,
      ["`class_weights`", "complex64"]),
-    (lambda: fl.cross_entropy(X, I3, label_smoothing=-0.1), ValueError, ["`label_smoothing`", "-0.1", "[0, 1)"]),
+    (lambda: fl.cross_entropy(X, I3, label_smoothing=-0.1), ValueError,
+     ["`label_smoothing`", "-0.1", "[0, 1)"]),
     (lambda: fl.cross_entropy(X, I3, label_smoothing=float("nan")), ValueError, ["`label_smoothing`", "nan"]),
     (lambda: fl.cross_entropy(X, I3, label_smoothing="0.1"), TypeError, ["`label_smoothing`", "str"]),
     (lambda: fl.cross_entropy(X, I3, axis=-3), ValueError, ["`axis`", "-3", "[-2, 2)"]),
@@ -417,7 +417,8 @@ BAD = [
     (lambda: fl.info_nce_loss(E, _zeros(4, 2)), ValueError, ["`keys`", "(4, 2)", "(3, 2)"]),
     (lambda: fl.info_nce_loss(E, E, negative_keys=_zeros(5, 3)), ValueError,
      ["`negative_keys`", "(5, 3)", "embedding size"]),
-    (lambda: fl.info_nce_loss(_zeros(3, 2, 1), _zeros(3, 2, 1)), ValueError, ["`query`", "(3, 2, 1)", "(N, D)"]),
+    (lambda: fl.info_nce_loss(_zeros(3, 2, 1), _zeros(3, 2, 1)), ValueError,
+     ["`query`", "(3, 2, 1)", "(N, D)"]),
     (lambda: fl.info_nce_loss(E, E, reduction="batchmean"), ValueError, ["`reduction`", "batchmean"]),
     (lambda: fl.nt_xent_loss(E, E, temperature=0.0), ValueError, ["`temperature`", "0", "> 0"]),
     (lambda: fl.nt_xent_loss(E, _zeros(3, 3)), ValueError, ["`z2`", "(3, 3)", "(3, 2)"]),
@@ -518,7 +519,7 @@ def _python_results():
     return [np.array(mx.flatten(a)) for a in out]
 
 
-def test_cpp_header_declares_every_row_loss():
+def test_cpp_header_declares_every_row_loss(tmp_path):
     """A small C++ program calling every row loss of the public header, linked
     against the library, gives the Python API's results."""
     cxx = next((shutil.which(c) for c in (os.environ.get("CXX"), "c++", "g++", "clang++")
@@ -532,8 +533,7 @@ def test_cpp_header_declares_every_row_loss():
         pytest.skip(f"no built library/header under {prefix}")
     mlx_dir = Path(mx.__file__).parent
     mlx_lib = mlx_dir / "lib"
-    build = Path(os.environ.get("PYTEST_TMP", "/tmp")) / f"mfl_row_tu_{os.getpid()}"
-    build.mkdir(exist_ok=True)
+    build = tmp_path
     (build / "tu.cpp").write_text(ROW_LOSSES_TU)
     cmd = [cxx, "-std=c++20", "-O0", str(build / "tu.cpp"), "-o", str(build / "tu"),
            f"-I{prefix / 'include'}", f"-I{mlx_dir / 'include'}", f"-L{lib.parent}", f"-L{mlx_lib}",
@@ -550,7 +550,6 @@ def test_cpp_header_declares_every_row_loss():
     assert len(got) == len(want)
     for k, (a, b) in enumerate(zip(got, want)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7, err_msg=f"result {k}")
-    shutil.rmtree(build, ignore_errors=True)
 
 
 def test_numpy_integer_arguments():

@@ -124,7 +124,8 @@ def test_second_operand_gradients_by_finite_differences():
          lambda b: ref.info_nce(z1, z2, 0.3, negative_keys=b, normalize=False), nk),
         (lambda b: fl.nt_xent_loss(_f64(z1), b, 0.5, "sum"), lambda b: ref.nt_xent(z1, b, 0.5, "sum"), z2),
         (lambda b: fl.clip_loss(_f64(z1), b, 0.1), lambda b: ref.clip(z1, b, 0.1), z2),
-        (lambda b: fl.clip_loss(_f64(z1), b, 0.5, normalize=False), lambda b: ref.clip(z1, b, 0.5, normalize=False), z2),
+        (lambda b: fl.clip_loss(_f64(z1), b, 0.5, normalize=False),
+         lambda b: ref.clip(z1, b, 0.5, normalize=False), z2),
     ]
     for fused, numpy_ref, operand in cases:
         g = np.array(mx.grad(fused)(_f64(operand)))
