@@ -3,9 +3,9 @@
 // kernels/row_softmax_losses.h (RowAcc, merge, Kind::row / grad_x / grad_t),
 // the very functions the CPU backend runs; everything is computed in float.
 //
-// Geometry (csrc/metal/row_softmax_plan.cpp launches them): the grid's y walks
-// the rows. Two variants of each kernel:
-//   "looped": one threadgroup per row (the VJP: groups.x threadgroups per row);
+// Geometry (csrc/metal/row_softmax_plan.cpp launches them): the grid's x walks
+// the rows (as MLX's softmax: x has the largest range). Two variants of each kernel:
+//   "looped": one threadgroup per row (the VJP: groups.y threadgroups per row);
 //             each thread walks the row with a stride of all the row's threads,
 //             so any row length works (vocabularies of 256k and more);
 //   "simd":   short rows; a threadgroup takes args.rows_per_group rows, one
@@ -238,7 +238,7 @@ template <class Kind, typename T, bool PerSimd>
   if (PerSimd) {
     const uint n_simd = (tg_size + kSimdSize - 1) / kSimdSize;
     const uint lanes = min(uint(kSimdSize), tg_size - simd_group * kSimdSize);
-    const int64_t first = int64_t(group.y) * args.rows_per_group;
+    const int64_t first = int64_t(group.x) * args.rows_per_group;
     const int64_t rest = args.n_rows - first;
     const int64_t end = first + (rest < args.rows_per_group ? rest : args.rows_per_group);
     for (int64_t r = first + simd_group; r < end; r += n_simd) {
@@ -246,7 +246,7 @@ template <class Kind, typename T, bool PerSimd>
                                   args, shape, strides, shared, tg_size, simd_lane, simd_group);
     }
   } else {
-    row_forward<Kind, T, true>(group.y, lid, tg_size, x, idx, t, tf, w, loss, weight, state,
+    row_forward<Kind, T, true>(group.x, lid, tg_size, x, idx, t, tf, w, loss, weight, state,
                                args, shape, strides, shared, tg_size, simd_lane, simd_group);
   }
 }
@@ -350,7 +350,7 @@ template <class Kind, typename T, bool PerSimd>
   if (PerSimd) {
     const uint n_simd = (tg_size + kSimdSize - 1) / kSimdSize;
     const uint lanes = min(uint(kSimdSize), tg_size - simd_group * kSimdSize);
-    const int64_t first = int64_t(group.y) * args.rows_per_group;
+    const int64_t first = int64_t(group.x) * args.rows_per_group;
     const int64_t rest = args.n_rows - first;
     const int64_t end = first + (rest < args.rows_per_group ? rest : args.rows_per_group);
     for (int64_t r = first + simd_group; r < end; r += n_simd) {
@@ -358,8 +358,8 @@ template <class Kind, typename T, bool PerSimd>
                        shape, strides);
     }
   } else {
-    // groups.x threadgroups share the row.
-    row_vjp<Kind, T>(group.y, int64_t(group.x) * tg_size + lid, int64_t(groups.x) * tg_size, x,
+    // groups.y threadgroups share the row.
+    row_vjp<Kind, T>(group.x, int64_t(group.y) * tg_size + lid, int64_t(groups.y) * tg_size, x,
                      idx, t, tf, w, state, cot, gx, gt, gtf, args, shape, strides);
   }
 }

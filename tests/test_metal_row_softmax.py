@@ -190,13 +190,12 @@ def forward(case, dtype, s: Stored, axis, threads=None, schedules=False):
 
 
 def backward(case, dtype, s: Stored, axis, state, cot, wrt, cot_layout="contiguous",
-             threads=None):
-    """-> (plan, gradients in `wrt` order, float64 in the inputs' logical shape)."""
-    state_buf = state.astype(np.float32).ravel()
-    state_strides = metal_emu.row_major(state.shape)
+             threads=None, state_layout="contiguous"):
+    """-> (plan, gradients in `wrt` order, float64 in the inputs' logical shape).
+    The state and the cotangent are float32, stored with the given layouts (under
+    vmap they can be views)."""
+    state_buf, state_strides = metal_emu.store(state, state_layout, "float32")
     cot_buf, cot_strides = metal_emu.store(cot, cot_layout, "float32")
-    if cot_layout == "broadcast":
-        cot_buf = cot_buf.astype(np.float32)
     p = plan(case, dtype, s, axis, wrt, [state_strides, cot_strides])
     outs = []
     for k in wrt:
@@ -244,7 +243,7 @@ def assert_close(got, want, tol, what, nan_ok=False):
 
 
 def check_all(case, dtype, shape, axis, layout="contiguous", t_layout=None, threads=None,
-              cot_layout="contiguous", schedules=False, key=()):
+              cot_layout="contiguous", state_layout="contiguous", schedules=False, key=()):
     """Forward and backward of `case` against the references."""
     rng = rng_for(case.name, dtype, shape, axis, layout, *key)
     s = store(case, dtype, *case.sample(rng, shape, axis), layout=layout, t_layout=t_layout)
@@ -269,7 +268,8 @@ def check_all(case, dtype, shape, axis, layout="contiguous", t_layout=None, thre
         cot = np.broadcast_to(cot[:1], cot.shape)
     cot = cot.astype(np.float32).astype(np.float64)
     wrt = [0] if case.index else [1, 0]
-    _, grads = backward(case, dtype, s, axis, state, cot, wrt, cot_layout, threads)
+    _, grads = backward(case, dtype, s, axis, state, cot, wrt, cot_layout, threads,
+                        state_layout)
     cot_b = np.expand_dims(cot, axis % s.x.ndim)
     for k, g in zip(wrt, grads):
         want = numeric_grad(f, [s.x, s.t], k, axis) * cot_b
@@ -316,11 +316,13 @@ def test_any_threadgroup_size(threads, n_classes):
 @pytest.mark.parametrize("n_classes", [7, 300])
 def test_strided(case, dtype, n_classes):
     # The class axis first (strided rows), logits stored transposed, targets
-    # with every other element a NaN gap, the cotangent broadcast (stride 0).
+    # with every other element a NaN gap, the cotangent broadcast (stride 0),
+    # the saved state gapped.
     check_all(CASE[case], dtype, (n_classes, 3, 5), 0, layout="transposed", t_layout="gapped",
-              cot_layout="broadcast")
-    # A middle axis, logits gapped.
-    check_all(CASE[case], dtype, (2, n_classes, 3), 1, layout="gapped", t_layout="transposed")
+              cot_layout="broadcast", state_layout="gapped")
+    # A middle axis, logits gapped, the state transposed.
+    check_all(CASE[case], dtype, (2, n_classes, 3), 1, layout="gapped", t_layout="transposed",
+              state_layout="transposed")
 
 
 def test_plan_geometry():
@@ -328,16 +330,16 @@ def test_plan_geometry():
     s = store(case, "float32", np.zeros((11, 33)), np.zeros(11, np.int64), None, None)
     p = plan(case, "float32", s, -1)["dispatches"][0]
     assert p["kernel"] == "row_cross_entropy_forward_simd_float32"
-    assert p["grid"] == (1, 2, 1) and p["group"] == (256, 1, 1)
+    assert p["grid"] == (2, 1, 1) and p["group"] == (256, 1, 1)
     s = store(case, "float16", np.zeros((3, 100000)), np.zeros(3, np.int64), None, None)
     p = plan(case, "float16", s, -1)["dispatches"][0]
     assert p["kernel"] == "row_cross_entropy_forward_looped_float16"
-    assert p["grid"] == (1, 3, 1) and p["group"] == (1024, 1, 1)
+    assert p["grid"] == (3, 1, 1) and p["group"] == (1024, 1, 1)
     # 256k classes: the VJP splits each row among 256 threadgroups of 256 threads.
     s = store(case, "float32", np.zeros((2, 262144)), np.zeros(2, np.int64), None, None)
     p = plan(case, "float32", s, -1, [0], [[4, 1], [1]])["dispatches"][0]
     assert p["kernel"] == "row_cross_entropy_vjp_looped_float32"
-    assert p["grid"] == (256, 2, 1) and p["group"] == (256, 1, 1)
+    assert p["grid"] == (2, 256, 1) and p["group"] == (256, 1, 1)
 
 
 def test_vocabulary_256k():
@@ -413,23 +415,27 @@ def test_out_of_range_targets(case):
         assert (g[4] == 0).all()
 
 
-@pytest.mark.parametrize("offset", [1e4, 1e20])
-def test_large_shared_offset(offset):
-    # exp(x - max) with a running max: a shared offset changes nothing.
+@pytest.mark.parametrize("dtype,offset,spread", [
+    ("float32", 1e4, 0.01), ("float32", 1e20, 1e14),  # spreads of ~1e4 and ~10 ulps
+    ("float16", 1e4, 16.0), ("bfloat16", 1e4, 128.0),  # ~2 ulps
+])
+def test_large_shared_offset(dtype, offset, spread):
+    # exp(x - max) with a running max: a shared offset changes nothing, and
+    # x_target - max is exact.
     case = CASE["cross_entropy_smoothing_weights_ignore"]
-    rng = rng_for("offset", offset)
-    x = rng.standard_normal((7, 300)) * 0.01 * offset / 1e4 + offset
+    rng = rng_for("offset", dtype, offset)
+    x = rng.standard_normal((7, 300)) * spread + offset
     t = rng.integers(0, 300, 7)
     for n_classes in (300, 9):
-        s = store(case, "float32", x[:, :n_classes], t % n_classes, None, None)
-        _, loss, _, state = forward(case, "float32", s, -1)
+        s = store(case, dtype, x[:, :n_classes], t % n_classes, None, None)
+        _, loss, _, state = forward(case, dtype, s, -1)
         want = case.reference(s.x, s.t, None, None, -1)
         assert np.isfinite(want).all()
         assert_close(loss, want, (1e-4, 1e-5), f"offset {offset}, {n_classes} classes")
         cot = np.ones(7)
-        _, (g,) = backward(case, "float32", s, -1, state, cot, [0])
+        _, (g,) = backward(case, dtype, s, -1, state, cot, [0])
         _, cpu_g = cpu_results(case, s.x, s.t, None, None, -1, cot)
-        assert_close(g, cpu_g, (1e-4, 1e-6), "gradient vs CPU")
+        assert_close(g, cpu_g, GRAD_TOL[dtype], "gradient vs CPU")
 
 
 @pytest.mark.parametrize("n_classes", [6, 600])

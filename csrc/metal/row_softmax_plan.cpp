@@ -224,7 +224,7 @@ MetalPlan row_softmax_forward_plan(const RowSoftmaxSpec& spec, const std::string
     threads = threads_for(l.args.n_classes, kMaxThreads);
     groups = row_groups(l, 1);
   }
-  MetalDispatch d{kernel_name(spec, "forward", simd, dtype), {1, groups, 1}, {threads, 1, 1}};
+  MetalDispatch d{kernel_name(spec, "forward", simd, dtype), {groups, 1, 1}, {threads, 1, 1}};
   bind_primals(d, l, spec.class_weights);
   for (int k = 0; k < 3; ++k) {
     d.buffers.push_back({MetalBinding::Output, k});
@@ -269,7 +269,7 @@ MetalPlan row_softmax_vjp_plan(const RowSoftmaxSpec& spec, const std::vector<int
     blocks = static_cast<size_t>(
         std::clamp<int64_t>((l.args.n_classes + per_group - 1) / per_group, 1, kMaxVjpGroups));
   }
-  MetalDispatch d{kernel_name(spec, "vjp", simd, dtype), {blocks, groups, 1}, {threads, 1, 1}};
+  MetalDispatch d{kernel_name(spec, "vjp", simd, dtype), {groups, blocks, 1}, {threads, 1, 1}};
   bind_primals(d, l, spec.class_weights);
   const int n_primals = spec.class_weights ? 3 : 2;
   d.buffers.push_back({MetalBinding::Input, n_primals}); // state
