@@ -3,9 +3,10 @@
 Every kind (cross-entropy on class indices and on distributions, nll, kl_div,
 softmax focal) with and without label smoothing / class weights / ignore_index,
 float32/float16/bfloat16, row lengths 1, 3, 31, 33, 257 and 1000 (both kernel
-variants, lengths that are not a multiple of any threadgroup) and a long row
-(the looped kernels walking it several times), the class axis first or last,
-transposed/sliced/broadcast inputs, forward and backward, launched with the
+variants, lengths that are not a multiple of any threadgroup), long rows (the
+looped kernels walking them several times) up to a 2^18-class vocabulary, the
+class axis first, last or in the middle, transposed/gapped/broadcast inputs,
+state and cotangent, forward and backward, launched with the
 geometry of the C++ plan that eval_gpu executes (tests/metal_emu.py). Outputs
 start poisoned (NaN), so an element the kernels miss fails the test.
 References: the float64 formulas of tests/row_softmax_reference.py; gradients
@@ -153,12 +154,24 @@ class Stored:
     targets_dtype: str
 
 
+def store_indices(t, layout):
+    """Class indices stored contiguous, transposed or gapped (every other
+    element 2^40: out of range, a NaN loss if the kernels read it)."""
+    if layout == "transposed":
+        return np.ascontiguousarray(t.T).ravel(), metal_emu.row_major(t.shape[::-1])[::-1]
+    if layout == "gapped":
+        flat = np.full(2 * t.size, 2 ** 40, np.int64)
+        flat[::2] = t.ravel()
+        return flat, [2 * v for v in metal_emu.row_major(t.shape)]
+    return t.ravel().copy(), metal_emu.row_major(t.shape)
+
+
 def store(case, dtype, x, t, w, ignore, layout="contiguous", t_layout=None):
     x = metal_emu.quantize(x, dtype)
     xb, xs = metal_emu.store(x, layout, dtype)
     if case.index:
         t = np.asarray(t, np.int64)
-        tb, ts = t.ravel().copy(), metal_emu.row_major(t.shape)
+        tb, ts = store_indices(t, t_layout or "contiguous")
         t_dtype = "int64"
     else:
         t_dtype = "float32" if case.wide and dtype != "float32" else dtype
@@ -243,7 +256,8 @@ def assert_close(got, want, tol, what, nan_ok=False):
 
 
 def check_all(case, dtype, shape, axis, layout="contiguous", t_layout=None, threads=None,
-              cot_layout="contiguous", state_layout="contiguous", schedules=False, key=()):
+              cot_layout="contiguous", state_layout="contiguous", schedules=False, key=(),
+              wrt=None):
     """Forward and backward of `case` against the references."""
     rng = rng_for(case.name, dtype, shape, axis, layout, *key)
     s = store(case, dtype, *case.sample(rng, shape, axis), layout=layout, t_layout=t_layout)
@@ -267,7 +281,7 @@ def check_all(case, dtype, shape, axis, layout="contiguous", t_layout=None, thre
     if cot_layout == "broadcast":
         cot = np.broadcast_to(cot[:1], cot.shape)
     cot = cot.astype(np.float32).astype(np.float64)
-    wrt = [0] if case.index else [1, 0]
+    wrt = wrt or ([0] if case.index else [1, 0])
     _, grads = backward(case, dtype, s, axis, state, cot, wrt, cot_layout, threads,
                         state_layout)
     cot_b = np.expand_dims(cot, axis % s.x.ndim)
@@ -323,6 +337,33 @@ def test_strided(case, dtype, n_classes):
     # A middle axis, logits gapped, the state transposed.
     check_all(CASE[case], dtype, (2, n_classes, 3), 1, layout="gapped", t_layout="transposed",
               state_layout="transposed")
+
+
+@pytest.mark.parametrize("case", ["cross_entropy_probs_weights_wide", "kl_div_log_target"])
+def test_targets_gradient_alone(case):
+    # wrt = [targets]: the logits' gradient slot is a placeholder, never written.
+    check_all(CASE[case], "float16", (3, 40), -1, wrt=[1])
+
+
+@pytest.mark.parametrize("case", ["cross_entropy_smoothing_weights_ignore",
+                                  "cross_entropy_probs_weights_wide", "softmax_focal_alpha"])
+def test_scalar_class_weight(case):
+    # A scalar class weight (alpha) is broadcast to (C,) with stride 0, not copied.
+    case = CASE[case]
+    rng = rng_for("scalar weight", case.name)
+    x, t, _, ignore = case.sample(rng, (5, 70), -1)
+    s = store(case, "float32", x, t, np.full(70, 0.75), ignore)
+    s.buffers[2] = np.array([0.75], np.float32)
+    s.strides[2] = [0]
+    _, loss, weight, state = forward(case, "float32", s, -1)
+    assert_close(loss, case.reference(s.x, s.t, s.w, ignore, -1), LOSS_TOL, "loss")
+    cot = np.linspace(-1, 1, 5)
+    wrt = [0] if case.index else [0, 1]
+    _, grads = backward(case, "float32", s, -1, state, cot, wrt)
+    f = lambda x, t: case.reference(x, t, s.w, ignore, -1)  # noqa: E731
+    for k, g in zip(wrt, grads):
+        assert_close(g, numeric_grad(f, [s.x, s.t], k, -1) * cot[:, None], GRAD_TOL["float32"],
+                     f"d/d input {k}")
 
 
 def test_plan_geometry():
