@@ -173,3 +173,30 @@ def test_gpu_vmap_matches_cpu():
     assert results[0][0].shape == (4,)
     assert_close(results[0][0], results[1][0], "float32", "vmap value")
     assert_close(results[0][1], results[1][1], "float32", "vmap gradient")
+
+
+CONTRASTIVE = {
+    "info_nce_loss": lambda a, b, n: mfl.info_nce_loss(a, b),
+    "info_nce_loss_negatives": lambda a, b, n: mfl.info_nce_loss(a, b, negative_keys=n),
+    # -inf on the similarity matrix's diagonal.
+    "nt_xent_loss": lambda a, b, n: mfl.nt_xent_loss(a, b),
+    # Rows and columns of the logits: the class axis last and first (strided).
+    "clip_loss": lambda a, b, n: mfl.clip_loss(a, b),
+}
+
+
+@pytest.mark.parametrize("n", [5, 300])
+@pytest.mark.parametrize("name", list(CONTRASTIVE))
+def test_gpu_contrastive_matches_cpu(name, n):
+    rng = rng_for("contrastive", name, n)
+    a, b, neg = (mx.array(rng.standard_normal((k, 16)).astype(np.float32)) for k in (n, n, 2 * n))
+    fn = CONTRASTIVE[name]
+    results = []
+    for device in (GPU, CPU):
+        with mx.stream(device):
+            value, grads = mx.value_and_grad(lambda x, y: fn(x, y, neg), argnums=(0, 1))(a, b)
+            mx.eval(value, grads)
+        results.append((value, grads))
+    assert_close(results[0][0], results[1][0], "float32", f"{name} value")
+    for k in range(2):
+        assert_close(results[0][1][k], results[1][1][k], "float32", f"{name} gradient {k}")
