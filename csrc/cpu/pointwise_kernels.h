@@ -12,7 +12,9 @@
 
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <type_traits>
+#include <utility>
 
 #include "cpu/hot_loop.h"
 #include "cpu/parallel.h"
@@ -35,13 +37,31 @@ T from_double(double v) {
   }
 }
 
+// Losses whose flags choose between formulas get one kernel per flag value: a
+// vectorised loop would otherwise evaluate every formula and select.
+template <class Loss>
+constexpr int kFlagValues = 0;
+template <>
+constexpr int kFlagValues<mfl::PoissonNll> = 4; // log_input x full
+
 // The kernels of one loss for one dtype. NOps: operands read (a missing third
 // operand reads as 1, e.g. binary_cross_entropy without pos_weight); Weighted:
-// the input after the operands multiplies each element's loss.
-template <class Loss, int NOps, bool Weighted, typename T>
+// the input after the operands multiplies each element's loss; Flags: the
+// params' flags as a compile-time constant, or -1 to read them at run time.
+template <class Loss, int NOps, bool Weighted, typename T, int Flags>
 struct Kernels {
   using A = acc_t<T>;
   using Params = mfl::PointwiseParams<A>;
+
+  // The params the hot loops use: with constant flags the compiler drops the
+  // formulas the flags do not select.
+  MFL_FN static Params fixed(const Params& p) {
+    Params q = p;
+    if constexpr (Flags >= 0) {
+      q.flags = Flags;
+    }
+    return q;
+  }
   static constexpr int kInputs = NOps + (Weighted ? 1 : 0);
   using Ptrs = std::array<const T*, kMaxStrided>;
   using Offsets = std::array<int64_t, kMaxStrided>;
@@ -83,7 +103,8 @@ struct Kernels {
   }
 
   // Sum of the loss over a run of n elements.
-  MFL_HOT_LOOP static double sum_run(const Ptrs& p, const Offsets& st, int64_t n, const Params& prm) {
+  MFL_HOT_LOOP static double sum_run(const Ptrs& p, const Offsets& st, int64_t n, const Params& params) {
+    const Params prm = fixed(params);
     double total = 0;
     if (unit_stride(st, kInputs)) {
       for (int64_t c = 0; c < n; c += kChunk) {
@@ -109,7 +130,8 @@ struct Kernels {
   }
 
   // The per-element loss of a run, written to out[0, n).
-  MFL_HOT_LOOP static void value_run(const Ptrs& p, const Offsets& st, int64_t n, const Params& prm, T* out) {
+  MFL_HOT_LOOP static void value_run(const Ptrs& p, const Offsets& st, int64_t n, const Params& params, T* out) {
+    const Params prm = fixed(params);
     if (unit_stride(st, kInputs)) {
 #pragma omp simd
       for (int64_t j = 0; j < n; ++j) {
@@ -148,7 +170,8 @@ struct Kernels {
   }
 
   MFL_HOT_LOOP static void grad_run(const Ptrs& p, const Offsets& st, const T* cot, int64_t cs, int64_t n,
-                       const Params& prm, A scale, const std::array<T*, kMaxStrided>& grads) {
+                       const Params& params, A scale, const std::array<T*, kMaxStrided>& grads) {
+    const Params prm = fixed(params);
     auto element = [&](int64_t j, int64_t jx, int64_t jy, int64_t jz, int64_t jw, int64_t jc) {
       A x = A(p[0][jx]), y = A(p[1][jy]), z = z_at(p[2], jz);
       A c = A(cot[jc]) * scale;
@@ -291,15 +314,27 @@ struct Kernels {
   }
 };
 
-// Calls fn.template operator()<Loss, NOps, Weighted>() for the spec's loss,
-// operand count and weighting.
+// Calls fn.template operator()<Loss, NOps, Weighted, Flags>() for the spec's
+// loss, operand count, weighting and flags.
 template <typename Fn>
 void dispatch(const PointwiseSpec& spec, Fn&& fn) {
   auto with_weighting = [&]<class Loss, int NOps>() {
+    auto with_flags = [&]<bool Weighted>() {
+      if constexpr (kFlagValues<Loss> == 0) {
+        fn.template operator()<Loss, NOps, Weighted, -1>();
+      } else {
+        const bool known = [&]<int... F>(std::integer_sequence<int, F...>) {
+          return ((spec.params.flags == F && (fn.template operator()<Loss, NOps, Weighted, F>(), true)) || ...);
+        }(std::make_integer_sequence<int, kFlagValues<Loss>>{});
+        if (!known) {
+          throw std::logic_error("fused pointwise loss: flags out of range for the loss");
+        }
+      }
+    };
     if (spec.weighted) {
-      fn.template operator()<Loss, NOps, true>();
+      with_flags.template operator()<true>();
     } else {
-      fn.template operator()<Loss, NOps, false>();
+      with_flags.template operator()<false>();
     }
   };
   switch (spec.kind) {
@@ -322,16 +357,16 @@ void dispatch(const PointwiseSpec& spec, Fn&& fn) {
 template <typename T>
 void pointwise_forward(const std::vector<mx::array>& inputs, mx::array& out,
                        const PointwiseSpec& spec) {
-  pointwise_detail::dispatch(spec, [&]<class Loss, int NOps, bool Weighted>() {
-    pointwise_detail::Kernels<Loss, NOps, Weighted, T>::forward(inputs, out, spec);
+  pointwise_detail::dispatch(spec, [&]<class Loss, int NOps, bool Weighted, int Flags>() {
+    pointwise_detail::Kernels<Loss, NOps, Weighted, T, Flags>::forward(inputs, out, spec);
   });
 }
 
 template <typename T>
 void pointwise_backward(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs,
                         const PointwiseSpec& spec, const std::vector<int>& wrt) {
-  pointwise_detail::dispatch(spec, [&]<class Loss, int NOps, bool Weighted>() {
-    pointwise_detail::Kernels<Loss, NOps, Weighted, T>::backward(inputs, outputs, spec, wrt);
+  pointwise_detail::dispatch(spec, [&]<class Loss, int NOps, bool Weighted, int Flags>() {
+    pointwise_detail::Kernels<Loss, NOps, Weighted, T, Flags>::backward(inputs, outputs, spec, wrt);
   });
 }
 
