@@ -32,7 +32,7 @@ const std::string& library_dir() {
 
 } // namespace
 
-void run_plan(const metal::MetalPlan& plan, const mx::Stream& s,
+void run_plan(const MetalPlan& plan, const mx::Stream& s,
               const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
   for (auto& out : outputs) {
     out.set_data(mx::allocator::malloc(out.nbytes()));
@@ -51,7 +51,7 @@ void run_plan(const metal::MetalPlan& plan, const mx::Stream& s,
     partials.set_data(mx::allocator::malloc(partials.nbytes()));
   }
 
-  using Binding = metal::MetalBinding;
+  using Binding = MetalBinding;
   for (const auto& dispatch : plan.dispatches) {
     MTL::ComputePipelineState* kernel = d.get_kernel(dispatch.kernel, lib);
     enc.set_compute_pipeline_state(kernel);
