@@ -300,8 +300,10 @@ LENGTHS = (1, 3, 31, 33, 257, 1000)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_kind_dtype_length(case, dtype, n_classes):
     # 11 short rows: the simd kernels' threadgroups of 8 rows, the last one partial.
+    # 257 classes: 3 simdgroups per row; the threadgroup reduction must give the
+    # same bits under every thread schedule.
     rows = 11 if n_classes <= SIMD_MAX else 2
-    check_all(case, dtype, (rows, n_classes), -1)
+    check_all(case, dtype, (rows, n_classes), -1, schedules=n_classes == 257)
 
 
 @pytest.mark.parametrize("case", ["cross_entropy_smoothing_weights_ignore",
