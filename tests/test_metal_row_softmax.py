@@ -167,6 +167,9 @@ def store_indices(t, layout):
 
 
 def store(case, dtype, x, t, w, ignore, layout="contiguous", t_layout=None):
+    """A "broadcast" layout makes the operand constant along axis 0 first."""
+    if layout == "broadcast":
+        x = np.broadcast_to(x[:1], x.shape)
     x = metal_emu.quantize(x, dtype)
     xb, xs = metal_emu.store(x, layout, dtype)
     if case.index:
@@ -175,6 +178,8 @@ def store(case, dtype, x, t, w, ignore, layout="contiguous", t_layout=None):
         t_dtype = "int64"
     else:
         t_dtype = "float32" if case.wide and dtype != "float32" else dtype
+        if (t_layout or layout) == "broadcast":  # one row of targets for all rows
+            t = np.broadcast_to(t[:1], t.shape)
         t = metal_emu.quantize(t, t_dtype)
         tb, ts = metal_emu.store(t, t_layout or layout, t_dtype)
     buffers, strides = [xb, tb], [xs, ts]
@@ -339,6 +344,15 @@ def test_strided(case, dtype, n_classes):
     # A middle axis, logits gapped, the state transposed.
     check_all(CASE[case], dtype, (2, n_classes, 3), 1, layout="gapped", t_layout="transposed",
               state_layout="transposed")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ["cross_entropy_probs", "kl_div_probs_wide"])
+def test_broadcast_operands(case, dtype):
+    # kl_div_loss broadcasts its operands (stride 0, no copy): one row of
+    # targets for every row, and logits constant along the class axis.
+    check_all(CASE[case], dtype, (6, 40), -1, t_layout="broadcast")
+    check_all(CASE[case], dtype, (40, 6), 0, layout="broadcast", t_layout="transposed")
 
 
 @pytest.mark.parametrize("case", ["cross_entropy_probs_weights_wide", "kl_div_log_target"])
