@@ -1,9 +1,9 @@
-"""Run the pointwise Metal kernels in metalcheck's CPU emulator, as eval_gpu does.
+"""Run the Metal kernels in metalcheck's CPU emulator, as eval_gpu does.
 
 The dispatch plans (kernel names, grids, threadgroup sizes, buffer bindings,
-constant bytes) come from the C++ planner through ``_ext._pointwise_metal_plan``
--- the same functions csrc/metal/pointwise.cpp executes on a Mac -- and the
-kernels from kernels/pointwise.metal, built by metalcheck.
+constant bytes) come from the C++ planners through ``_ext._pointwise_metal_plan``
+and ``_ext._row_softmax_metal_plan`` -- the same functions csrc/metal/*.cpp
+execute on a Mac -- and the kernels from kernels/*.metal, built by metalcheck.
 
 metalcheck is looked up in ``$METALCHECK_DIR``, else ``<repo>/../shared/metalcheck``.
 """
@@ -21,6 +21,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 KERNELS = REPO / "kernels" / "pointwise.metal"
+ROW_KERNELS = REPO / "kernels" / "row_softmax.metal"
 
 
 def metalcheck_dir() -> Path:
@@ -48,9 +49,10 @@ def emu():
 
 
 @functools.lru_cache(maxsize=None)
-def library():
-    """The emulator build of kernels/pointwise.metal (cached by metalcheck)."""
-    return emu().Library.from_metal(str(KERNELS), include_dirs=[str(REPO)])
+def library(path: Path = KERNELS):
+    """The emulator build of a .metal file, kernels/pointwise.metal by default
+    (cached by metalcheck)."""
+    return emu().Library.from_metal(str(path), include_dirs=[str(REPO)])
 
 
 # ------------------------------------------------------------------ dtypes
@@ -109,15 +111,23 @@ def store(values: np.ndarray, layout: str, dtype: str):
 
 
 # ------------------------------------------------------------------ dispatch
-def run_plan(plan, inputs, outputs, dtype, *, schedules=False, threads=None):
-    """Executes `plan` (from _ext._pointwise_metal_plan) like eval_gpu does.
+def placeholder(param) -> np.ndarray:
+    """One element of a kernel parameter's type: any access beyond it faults."""
+    if "float" in param["ctype"]:
+        return np.zeros(1, np.float32)
+    return np.zeros(1, np.dtype(f"u{param['elem_size']}"))
+
+
+def run_plan(plan, inputs, outputs, dtype, *, schedules=False, threads=None, lib=None):
+    """Executes `plan` (from _ext._*_metal_plan) like eval_gpu does, with the
+    kernels of `lib` (default: library()).
 
     inputs: flat device buffers in the primitive's input order; outputs: device
     arrays, written in place (poisoned first, so every element must be
     written). schedules: run each dispatch under all of metalcheck's thread
     schedules and require identical results. threads: override the
     threadgroup size (eval_gpu may lower it to the pipeline's limit)."""
-    lib = library()
+    lib = library() if lib is None else lib
     partials = np.zeros(plan["partials"], np.float32)
     for d in plan["dispatches"]:
         kern = lib.kernel(d["kernel"])
@@ -137,8 +147,7 @@ def run_plan(plan, inputs, outputs, dtype, *, schedules=False, threads=None):
                 # A struct (constant T&) as raw bytes; arrays of int64 as such.
                 buf = value if kern.buffers[slot]["ref"] else np.frombuffer(value, np.int64).copy()
             elif kind == "placeholder":
-                # One element: any access beyond it faults.
-                buf = np.zeros(1, STORAGE[dtype])
+                buf = placeholder(kern.buffers[slot])
                 poison.append(slot)
             else:
                 raise ValueError(kind)

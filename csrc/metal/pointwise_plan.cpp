@@ -85,14 +85,6 @@ int64_t groups_for(int64_t n, size_t threads, int64_t max_groups) {
   return std::clamp<int64_t>((n + per_group - 1) / per_group, 1, max_groups);
 }
 
-template <typename T>
-MetalBinding bytes_of(const T* data, size_t n) {
-  MetalBinding b{MetalBinding::Bytes};
-  b.bytes.resize(sizeof(T) * n);
-  std::memcpy(b.bytes.data(), data, b.bytes.size());
-  return b;
-}
-
 std::string kernel_name(const PointwiseSpec& spec, const char* variant, bool strided,
                         const std::string& dtype) {
   return std::string("pointwise_") + spec.loss_name() + "_" + variant +

@@ -6,40 +6,13 @@
 // kernels from the very same plans.
 #pragma once
 
-#include <array>
 #include <string>
 #include <vector>
 
+#include "metal/plan.h"
 #include "primitives.h"
 
 namespace mlx_fused_losses::metal {
-
-// What one buffer slot of a dispatch is bound to.
-struct MetalBinding {
-  enum Kind {
-    Input, // the primitive's inputs[index]
-    Output, // the primitive's outputs[index]
-    PartialsOut, // the temporary float buffer of partial sums, written
-    PartialsIn, // ... read
-    Bytes, // a constant buffer with these contents (setBytes)
-    Placeholder, // an unused slot (absent operand or gradient); never accessed
-  };
-  Kind kind;
-  int index = 0;
-  std::vector<char> bytes = {};
-};
-
-struct MetalDispatch {
-  std::string kernel;
-  std::array<size_t, 3> grid; // threadgroups per grid (dispatchThreadgroups)
-  std::array<size_t, 3> group; // threads per threadgroup
-  std::vector<MetalBinding> buffers = {}; // buffers[i] binds [[buffer(i)]]
-};
-
-struct MetalPlan {
-  int64_t partials = 0; // floats in the temporary partial-sums buffer (0: none)
-  std::vector<MetalDispatch> dispatches; // in order; empty for empty arrays
-};
 
 // `dtype`: the inputs' dtype as MLX's type_to_name spells it (float32,
 // float16, bfloat16; anything else throws std::invalid_argument). `shape`: the

@@ -1,9 +1,49 @@
-// Metal dispatch of the row-softmax family (compiled where MLX has Metal).
+// Metal dispatch of the row-softmax family (compiled where MLX has Metal). The
+// geometry and bindings come from csrc/metal/row_softmax_plan.cpp; this file
+// only executes those plans with MLX's command encoder.
 #include "primitives.h"
+
+#ifdef _METAL_
+
+#include "mlx/backend/metal/utils.h"
+
+#include "metal/row_softmax_plan.h"
+#include "metal/run_plan.h"
+
+#endif
 
 namespace mlx_fused_losses {
 
-#ifndef _METAL_
+#ifdef _METAL_
+
+namespace {
+
+std::vector<mx::Strides> strides_of(const std::vector<mx::array>& inputs) {
+  std::vector<mx::Strides> strides;
+  for (const auto& a : inputs) {
+    strides.push_back(a.strides());
+  }
+  return strides;
+}
+
+} // namespace
+
+void RowSoftmax::eval_gpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
+  auto plan = metal::row_softmax_forward_plan(spec_, mx::type_to_name(inputs[0]),
+                                              mx::type_to_name(inputs[1]), inputs[0].shape(),
+                                              strides_of(inputs));
+  metal::run_plan(plan, stream(), inputs, outputs);
+}
+
+void RowSoftmaxVJP::eval_gpu(const std::vector<mx::array>& inputs,
+                             std::vector<mx::array>& outputs) {
+  auto plan = metal::row_softmax_vjp_plan(spec_, wrt_, mx::type_to_name(inputs[0]),
+                                          mx::type_to_name(inputs[1]), inputs[0].shape(),
+                                          strides_of(inputs));
+  metal::run_plan(plan, stream(), inputs, outputs);
+}
+
+#else
 
 void RowSoftmax::eval_gpu(const std::vector<mx::array>&, std::vector<mx::array>&) {
   throw std::runtime_error(

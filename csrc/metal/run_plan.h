@@ -1,0 +1,15 @@
+// Executes a Metal launch plan (metal/plan.h) on MLX's command encoder:
+// allocates the outputs, binds each slot, dispatches in order. Metal only.
+#pragma once
+
+#include "metal/plan.h"
+#include "primitives.h"
+
+namespace mlx_fused_losses::metal {
+
+#ifdef _METAL_
+void run_plan(const MetalPlan& plan, const mx::Stream& s, const std::vector<mx::array>& inputs,
+              std::vector<mx::array>& outputs);
+#endif
+
+} // namespace mlx_fused_losses::metal
