@@ -255,7 +255,8 @@ template <class Kind, typename T, bool PerSimd>
 // Row r's gradients from its saved state, no reduction: for class c,
 //   d logits  = cot (grad_x - hot [c == target]),
 //   d targets = cot grad_t (distribution kinds),
-// an ignored row's d logits 0. Threads lane, lane + lanes, ... of the row.
+// an ignored row's d logits 0 and those of a row whose class index is out of
+// range NaN (as its loss). Threads lane, lane + lanes, ... of the row.
 template <class Kind, typename T>
 METAL_FUNC void row_vjp(
     int64_t r,
@@ -284,17 +285,20 @@ METAL_FUNC void row_vjp(
   const float hot = st[3 * args.state_stride];
   const float c = cot[loc[kRowCot]];
   int64_t y = -1;
-  bool skip = false;
+  bool skip = false; // no gradient computed: the row's d logits are all `fill`
+  float fill = 0.0f;
   if (Kind::kIndex) {
     y = idx[loc[kRowT]];
-    skip = args.has_ignore != 0 && y == args.ignore_index;
+    const bool ignored = args.has_ignore != 0 && y == args.ignore_index;
+    skip = ignored || y < 0 || y >= args.n_classes;
+    fill = ignored ? 0.0f : nan_<float>();
   }
   const bool read_w = row_dot<Kind>(args) && args.class_weights != 0;
   for (int64_t k = lane; k < args.n_classes; k += lanes) {
     const int64_t g_off = loc[kRowGrad] + k * args.grad_stride;
     if (skip) {
       if (args.grad_x != 0) {
-        gx[g_off] = T(0.0f);
+        gx[g_off] = T(fill);
       }
       continue;
     }
