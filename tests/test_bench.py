@@ -178,7 +178,7 @@ def test_guard_checks_gradients_too():
 def test_guard_accepts_each_fused_loss(name, reduction):
     # The guard's tolerance must not flag the real kernels (at every reduction).
     case = CASE[name]
-    inputs = runner._cast(case.make_inputs(1000, mx.random.key(1)), mx.bfloat16)
+    inputs = runner._cast(case.inputs(1000, mx.random.key(1), row_length=100), mx.bfloat16)
     checks = runner.check(case, inputs, reduction, "bfloat16", mx.float64)
     assert checks["forward"]["ok"] and checks["value_and_grad"]["ok"], checks
 
@@ -215,6 +215,60 @@ def test_parse_size():
     assert parse_size("64k") == 65536
     assert parse_size("1000") == 1000
     assert parse_size("1.5K") == 1536
+    assert parse_size("8192x32000") == 8192 * 32000
+    assert parse_size("4Kx2") == 8192
+
+
+def test_row_softmax_cases_take_rows_of_row_length():
+    logits, targets_ = CASE["cross_entropy"].inputs(8 * 300 + 7, mx.random.key(0), 300)
+    assert logits.shape == (8, 300) and targets_.shape == (8,)
+    assert 0 <= int(mx.min(targets_).item()) and int(mx.max(targets_).item()) < 300
+    log_p, log_q = CASE["kl_div_loss"].inputs(600, mx.random.key(0), 300)
+    assert log_p.shape == log_q.shape == (2, 300)  # log-probabilities: rows sum to 1
+    assert mx.allclose(mx.sum(mx.exp(log_p), axis=-1), mx.ones((2,)), atol=1e-5).item()
+    # Fewer elements than a row: one row of them.
+    assert CASE["nll_loss"].inputs(50, mx.random.key(0), 300)[0].shape == (1, 50)
+
+
+def test_rxc_sizes_set_the_row_length(tmp_path):
+    out = tmp_path / "rows"
+    code = main(["--losses", "cross_entropy,mse_loss", "--sizes", "6x1000", "--repeats", "1",
+                 "--warmup", "0", "--no-torch", "--out", str(out)])
+    assert code == 0
+    with open(out / "cpu-results.json") as f:
+        data = json.load(f)
+    assert data["config"]["row_length"] == 1000
+    shapes = {r["loss"]: r["shapes"] for r in data["rows"]}
+    assert shapes["cross_entropy"] == [[6, 1000], [6]]
+    assert shapes["mse_loss"] == [[6000], [6000]]
+    md = (out / "cpu-results.md").read_text()
+    assert "row-softmax: 6x1000 float32" in md and "pointwise: 6000 float32" in md
+    ce = next(r for r in data["rows"] if r["loss"] == "cross_entropy"
+              and r["mode"] == "value_and_grad")
+    # The fused gradient is the only logits-sized allocation beyond the inputs.
+    assert 0.9 < ce["extra_peak_fraction"] < 1.3
+    assert "mx.fast.cross_entropy" in ce["speedup"]
+
+
+def test_check_targets_defaults_to_each_familys_size():
+    from mlx_fused_losses.bench import _config, _parser
+
+    parser = _parser()
+    config, cases = _config(parser.parse_args(["--check-targets"]), parser)
+    planned = {w["case"].family: w["n"] for w in runner.plan(cases, config)}
+    assert planned == {"pointwise": 16 << 20, "row-softmax": 8192 * 32000}
+    assert config.row_length == 32000
+    config, cases = _config(parser.parse_args(["--family", "row-softmax"]), parser)
+    assert {c.name for c in cases} == {c.name for c in CASES if c.family == "row-softmax"}
+
+
+def test_time_runs_budget():
+    from mlx_fused_losses.bench.timing import MIN_RUNS, time_runs
+
+    calls = []
+    stats = time_runs(lambda: calls.append(1), warmup=2, repeats=50, budget_s=1e-9)
+    assert len(stats["times_s"]) == MIN_RUNS and len(calls) == 2 + MIN_RUNS
+    assert len(time_runs(lambda: None, 0, 7, budget_s=None)["times_s"]) == 7
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -223,6 +277,10 @@ def test_parse_size():
     (["--reductions", "avg"], "unknown reduction 'avg'"),
     (["--sizes", "lots"], "'lots' is not a size"),
     (["--repeats", "0"], "--repeats: got 0"),
+    (["--sizes", "2x100,2x200"], "row lengths [100, 200] differ"),
+    (["--row-length", "0"], "--row-length: got 0"),
+    (["--budget", "0"], "--budget: got 0.0"),
+    (["--family", "rows"], "unknown family 'rows'"),
 ])
 def test_cli_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -231,16 +289,22 @@ def test_cli_rejects_bad_arguments(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_targets_pass_and_fail():
-    def row(mode, loss, status="ok", **speedup):
-        return {"loss": loss, "n": 16 << 20, "dtype": "float32", "reduction": "mean",
-                "mode": mode, "status": status, "speedup": speedup, "roofline_fraction": 0.7}
+def _target_row(mode, loss, status="ok", family="pointwise", n=16 << 20, **measured):
+    speedup = {k: v for k, v in measured.items() if k != "extra_peak_fraction"}
+    return {"loss": loss, "family": family, "n": n, "dtype": "float32", "reduction": "mean",
+            "mode": mode, "status": status, "speedup": speedup, "roofline_fraction": 0.7,
+            **{k: v for k, v in measured.items() if k == "extra_peak_fraction"}}
 
+
+def test_targets_pass_and_fail():
+    row = _target_row
     rows = [row("forward", "a", stock=6.0, compiled=4.0, torch=1.2),
             row("value_and_grad", "a", stock=4.5, compiled=4.1),
             row("forward", "b", "mismatch"), row("value_and_grad", "b", stock=9, compiled=9)]
     result = targets.check(rows)
-    a, b = result["losses"]["a"], result["losses"]["b"]
+    pointwise = result["families"]["pointwise"]
+    assert list(result["families"]) == ["pointwise"] and pointwise["issue"] == 2
+    a, b = pointwise["losses"]["a"], pointwise["losses"]["b"]
     assert a["fwd/stock>=5x"]["pass"] and not a["fwd/compiled>=5x"]["pass"]
     assert a["vag/stock>=4x"]["pass"] and a["vag/compiled>=4x"]["pass"]
     assert a["fwd/torch>=1x"]["pass"] and a["vag/torch>=1x"] is None  # no torch measured
@@ -248,3 +312,28 @@ def test_targets_pass_and_fail():
     assert not b["fwd/stock>=5x"]["pass"] and b["vag/stock>=4x"]["pass"]
     text = targets.format_table(result)
     assert "FAIL (mismatch)" in text and "n/a" in text
+
+
+def test_row_softmax_targets():
+    rows_n = 8192 * 32000
+    fast = "mx.fast.cross_entropy"
+
+    def row(loss, peak, **speedup):
+        return _target_row("value_and_grad", loss, family="row-softmax", n=rows_n,
+                           extra_peak_fraction=peak, **speedup)
+
+    result = targets.check([
+        row("cross_entropy", 1.0003, stock=37.0, torch=5.7, **{fast: 36.0}),
+        row("nll_loss", 1.4, stock=4.0, torch=0.9),
+        _target_row("forward", "cross_entropy", family="row-softmax", n=rows_n, stock=9.0),
+    ])
+    family = result["families"]["row-softmax"]
+    assert family["issue"] == 4 and family["size"] == family["defined_at"] == rows_n
+    ce, nll = family["losses"]["cross_entropy"], family["losses"]["nll_loss"]
+    assert all(ce[t]["pass"] for t in ("vag/stock>=5x", "vag/mx.fast>=5x", "vag/torch>=1x",
+                                       "vag peak<=1.3x"))
+    assert not any(nll[t]["pass"] for t in ("vag/stock>=5x", "vag/torch>=1x", "vag peak<=1.3x"))
+    assert nll["vag/mx.fast>=5x"] is None  # mx.fast has no NLL kernel
+    text = targets.format_table(result)
+    assert "issue 4 targets (row-softmax)" in text and "PASS 1.00x" in text
+    assert "indicative only" not in text

@@ -8,7 +8,7 @@ checked against stock MLX; a mismatch is reported and not timed. The memory
 bandwidth is measured in the same run, for the roofline.
 
 Modules: ``cases`` (the registry of losses), ``runner`` (guard + timings),
-``timing``, ``bandwidth``, ``targets`` (issue 2's speed targets), ``report``
+``timing``, ``bandwidth``, ``targets`` (the issues' speed targets), ``report``
 (table, JSON, CSV) and ``plots`` (PNG).
 """
 
@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import mlx.core as mx
 
 from . import bandwidth, plots, report, runner, targets
-from .cases import CASES, Case
+from .cases import CASES, POINTWISE, ROW_LENGTH, ROW_SOFTMAX, Case
 
 DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16,
           "float64": mx.float64}
@@ -34,7 +34,11 @@ QUICK = {"sizes": "64K,256K", "repeats": 3, "warmup": 1, "bandwidth_repeats": 3}
 
 
 def parse_size(text: str) -> int:
-    """``"16M"`` -> 16 * 2**20; K, M, G are binary multiples; plain integers as is."""
+    """``"16M"`` -> 16 * 2**20; K, M, G are binary multiples; plain integers as is;
+    ``"8192x32000"`` -> their product (a rows x classes shape)."""
+    factors = text.lower().split("x")
+    if len(factors) == 2:
+        return parse_size(factors[0]) * parse_size(factors[1])
     t = text.strip().upper()
     mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:], 1)
     number = t[:-1] if mult > 1 else t
@@ -42,7 +46,8 @@ def parse_size(text: str) -> int:
         n = int(float(number) * mult)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--sizes: {text!r} is not a size; expected e.g. 65536, 64K, 16M") from None
+            f"--sizes: {text!r} is not a size; expected e.g. 65536, 64K, 16M, 8192x32000"
+        ) from None
     if n <= 0:
         raise argparse.ArgumentTypeError(f"--sizes: {text!r} must be positive")
     return n
@@ -59,22 +64,33 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit status 1 if a fused result does not match stock MLX (or fails).")
     p.add_argument("--device", choices=("cpu", "gpu"),
                    help="device to run on (default: MLX's default device)")
-    p.add_argument("--sizes", help=f"elements per input, comma-separated, e.g. 1M,16M "
-                   f"(default {DEFAULT_SIZES}; row-softmax losses use (n/32768, 32768) logits)")
+    p.add_argument("--sizes", help=f"elements per input, comma-separated, e.g. 1M,16M or "
+                   f"8192x32000 (default {DEFAULT_SIZES}; row-softmax losses take (n / "
+                   "ROW_LENGTH, ROW_LENGTH) logits)")
+    p.add_argument("--row-length", type=int, metavar="ROW_LENGTH",
+                   help="classes per row of the row-softmax losses (default: C of the "
+                   f"sizes given as RxC, else {ROW_LENGTH})")
     p.add_argument("--dtype", help="comma-separated: float32,bfloat16,float16,float64 "
                    "(default float32)")
     p.add_argument("--reductions", "--reduction", dest="reductions",
                    help="comma-separated: none,mean,sum (default mean)")
     p.add_argument("--losses", help="comma-separated loss names (default: all implemented)")
+    p.add_argument("--family", help=f"comma-separated families: {POINTWISE},{ROW_SOFTMAX} "
+                   "(default: all)")
     p.add_argument("--repeats", type=int, help="timed runs per variant (default 10)")
-    p.add_argument("--warmup", type=int, help="untimed runs before them (default 2)")
+    p.add_argument("--warmup", type=int, help="untimed runs before them (default 2; one if "
+                   "it takes over a second)")
+    p.add_argument("--budget", type=float, default=30.0, metavar="SECONDS",
+                   help="stop a variant's timed runs once they add up to this, after 3 "
+                   "(default 30: stock MLX takes ~10 s a run on 8192x32000 logits)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     p.add_argument("--quick", action="store_true",
                    help=f"a smoke run in under a minute: sizes {QUICK['sizes']}, "
                    f"{QUICK['repeats']} repeats")
     p.add_argument("--check-targets", action="store_true",
-                   help="summarise issue 2's speed targets per loss (defaults to "
-                   "--sizes 16M --dtype float32 --reductions mean)")
+                   help="summarise the issues' speed targets per loss (defaults to "
+                   "--dtype float32 --reductions mean and, without --sizes, each family's "
+                   "target size: pointwise 16M, row-softmax 8192x32000)")
     p.add_argument("--out", metavar="DIR",
                    help="write <device>-results.{json,csv,md} and PNG plots into DIR")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed of the inputs")
@@ -84,17 +100,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _row_length_of(sizes: Optional[str], parser) -> int:
+    """C of the sizes given as ``RxC`` (one C for all), else the default row length."""
+    lengths = {parse_size(s.lower().split("x")[1]) for s in _csv(sizes or "")
+               if s.lower().count("x") == 1}
+    if len(lengths) > 1:
+        parser.error(f"--sizes: row lengths {sorted(lengths)} differ; give one C per run "
+                     "(or --row-length)")
+    return lengths.pop() if lengths else ROW_LENGTH
+
+
 def _config(args, parser) -> Tuple[runner.Config, List[Case]]:
     device = mx.Device(getattr(mx, args.device)) if args.device else mx.default_device()
     if device == mx.gpu and not mx.is_available(mx.gpu):
         parser.error("--device gpu: this MLX build has no GPU backend (try --device cpu)")
     quick = args.quick
-    sizes = args.sizes or (QUICK["sizes"] if quick else "16M" if args.check_targets
+    sizes = args.sizes or (QUICK["sizes"] if quick else None if args.check_targets
                            else DEFAULT_SIZES)
     try:
-        sizes = [parse_size(s) for s in _csv(sizes)]
+        sizes = sizes and [parse_size(s) for s in _csv(sizes)]
     except argparse.ArgumentTypeError as err:
         parser.error(str(err))
+    row_length = (args.row_length if args.row_length is not None
+                  else _row_length_of(args.sizes, parser))
+    if row_length < 1:
+        parser.error(f"--row-length: got {row_length}; expected >= 1")
+    if args.budget <= 0:
+        parser.error(f"--budget: got {args.budget}; expected > 0 seconds")
     dtypes = _csv(args.dtype or "float32")
     for d in dtypes:
         if d not in DTYPES:
@@ -117,6 +149,13 @@ def _config(args, parser) -> Tuple[runner.Config, List[Case]]:
                 parser.error(f"--losses: {name!r} is not implemented in this build of "
                              "mlx_fused_losses")
         cases = [known[n] for n in names]
+    if args.family:
+        families = _csv(args.family)
+        for f in families:
+            if f not in (POINTWISE, ROW_SOFTMAX):
+                parser.error(f"--family: unknown family {f!r}; expected some of "
+                             f"{POINTWISE}, {ROW_SOFTMAX}")
+        cases = [c for c in cases if c.family in families]
     for flag in ("repeats", "warmup"):
         value = getattr(args, flag)
         if value is not None and value < (1 if flag == "repeats" else 0):
@@ -125,7 +164,8 @@ def _config(args, parser) -> Tuple[runner.Config, List[Case]]:
         device=device, sizes=sizes, dtypes=[DTYPES[d] for d in dtypes], reductions=reductions,
         warmup=args.warmup if args.warmup is not None else (QUICK["warmup"] if quick else 2),
         repeats=args.repeats or (QUICK["repeats"] if quick else 10),
-        torch=not args.no_torch, seed=args.seed)
+        torch=not args.no_torch, seed=args.seed, row_length=row_length,
+        budget_s=args.budget)
     return config, cases
 
 
@@ -170,13 +210,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     result["command"] = "python -m mlx_fused_losses.bench " + " ".join(
         argv if argv is not None else sys.argv[1:])
     result["config"] = {
-        "device": str(config.device), "sizes": list(config.sizes),
+        "device": str(config.device), "sizes": sorted({w["n"] for w in work}),
+        "row_length": config.row_length, "budget_s": config.budget_s,
         "dtypes": [runner.dtype_name(d) for d in config.dtypes],
         "reductions": list(config.reductions), "warmup": config.warmup,
         "repeats": config.repeats, "torch": config.torch, "seed": config.seed,
         "losses": [c.name for c in cases],
         "timing": "median (and quartiles) of `repeats` runs after `warmup` runs, "
-                  "time.perf_counter around mx.eval + mx.synchronize",
+                  "time.perf_counter around mx.eval + mx.synchronize; a variant stops "
+                  "after one warm-up over 1 s and once 3+ timed runs add up to budget_s",
+        "extra_peak": "fused variant's MLX peak memory minus its inputs' bytes, in units of "
+                      "the first input's bytes (the logits)",
         "bytes_model": "forward: every input read once, the output written; value_and_grad: "
                        "every input read twice, the output and one gradient per "
                        "differentiated input written",
@@ -190,8 +234,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         {k: r.get(k) for k in ("loss", "n", "dtype", "reduction", "mode", "status", "check",
                                "error")}
         for r in failed]
-    if args.check_targets:
-        result["targets"] = targets.check(rows)
+    result["check_targets"] = args.check_targets
 
     return _present(result, args.out)
 
@@ -209,7 +252,8 @@ def _present(result: Dict, out: Optional[str]) -> int:
         for r in failed:
             print(f"!!!   {r['loss']} {r['mode']} n={r['n']} {r['dtype']} {r['reduction']}: "
                   f"{r.get('error') or report.check_detail(r['check'])}")
-    if "targets" in result:
+    if result.get("check_targets") or "targets" in result:
+        result["targets"] = targets.check(rows)
         print()
         print(targets.format_table(result["targets"]))
 

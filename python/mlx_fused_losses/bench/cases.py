@@ -1,7 +1,8 @@
 """The benchmark's loss cases: data, so a new family adds entries, not code.
 
 A :class:`Case` names a function of ``mlx_fused_losses`` and says how to build
-inputs in its domain for ``n`` elements, which stock MLX computation it replaces
+inputs in its domain for ``n`` elements (a row-softmax case: ``n / row_length``
+rows of ``row_length`` logits), which stock MLX computation it replaces
 (``mlx.nn.losses`` itself, or, for losses MLX lacks, the usual formula written
 with stock ``mx`` ops), the PyTorch function if PyTorch has the loss, any extra
 MLX baselines (``mx.fast.cross_entropy``) and which inputs are differentiated.
@@ -24,14 +25,17 @@ import mlx_fused_losses
 
 from ..patch import _originals
 
-# Row length of the row-softmax cases: logits are (n // VOCAB, VOCAB).
-VOCAB = 32768
+POINTWISE, ROW_SOFTMAX = "pointwise", "row-softmax"  # the families
+# Default row length of the row-softmax cases (a 32k LLM vocabulary, as issue
+# 4's 8192 x 32000 benchmark): logits are (n // row_length, row_length).
+ROW_LENGTH = 32000
 
 
 @dataclass(frozen=True)
 class Case:
     name: str  # the function of mlx_fused_losses
-    make_inputs: Callable[[int, mx.array], List[mx.array]]  # (n, PRNG key) -> float32/int inputs
+    # (n, PRNG key) -> float32/int inputs; row-softmax: (n, key, row_length)
+    make_inputs: Callable[..., List[mx.array]]
     stock: Callable  # stock MLX: mlx.nn.losses, or the formula in stock mx ops
     stock_label: str = "mlx.nn.losses"
     params: Dict = field(default_factory=dict)
@@ -39,8 +43,14 @@ class Case:
     torch: Optional[Callable] = None  # (*tensors, reduction, **params), None: PyTorch lacks it
     torch_label: str = "torch.nn.functional"
     extra: Dict[str, Callable] = field(default_factory=dict)  # more MLX baselines, by label
-    family: str = "pointwise"
+    family: str = POINTWISE
     fused: Optional[Callable] = None  # default: getattr(mlx_fused_losses, name)
+
+    def inputs(self, n: int, key: mx.array, row_length: int = ROW_LENGTH) -> List[mx.array]:
+        """The case's inputs with ``n`` elements in the first (the logits, for rows)."""
+        if self.family == ROW_SOFTMAX:
+            return self.make_inputs(n, key, row_length)
+        return self.make_inputs(n, key)
 
     def available(self) -> bool:
         return self.fused is not None or hasattr(mlx_fused_losses, self.name)
@@ -129,15 +139,27 @@ def elementwise(*samplers) -> Callable:
     return make
 
 
-def rows_of_logits(n, key, vocab=VOCAB):
-    """Logits (rows, vocab) with n elements in all, and class indices (rows,)."""
-    vocab = min(vocab, n)
-    rows = max(1, n // vocab)
+def rows_of_logits(n, key, row_length):
+    """Logits (n // row_length, row_length), and class indices, one per row.
+
+    Fewer than ``row_length`` elements make one row of ``n``.
+    """
+    classes = min(row_length, n)
+    rows = max(1, n // classes)
     k1, k2 = _keys(key, 2)
     return [
-        2.0 * mx.random.normal((rows, vocab), key=k1),
-        mx.random.randint(0, vocab, (rows,), key=k2).astype(mx.int32),
+        2.0 * mx.random.normal((rows, classes), key=k1),
+        mx.random.randint(0, classes, (rows,), key=k2).astype(mx.int32),
     ]
+
+
+def _log_probabilities(n, key, row_length):  # nll_loss's inputs: log-softmax, indices
+    logits, targets = rows_of_logits(n, key, row_length)
+    return [logits - mx.logsumexp(logits, axis=-1, keepdims=True), targets]
+
+
+def _two_log_distributions(n, key, row_length):  # kl_div_loss's (MLX: both log-probabilities)
+    return [_log_probabilities(n, k, row_length)[0] for k in _keys(key, 2)]
 
 
 # ------------------------------------------- stock-op formulas MLX lacks
@@ -190,6 +212,14 @@ def sigmoid_focal_stock(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"
     return _reduce(loss, reduction)
 
 
+def softmax_focal_stock(logits, targets, alpha=None, gamma=2.0, reduction="none"):
+    # -alpha (1 - p_y)^gamma log p_y (Lin et al. 2017, softmax form), in stock MLX ops.
+    log_p = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+    log_p_y = mx.take_along_axis(log_p, targets[..., None], axis=-1).squeeze(-1)
+    loss = -((1 - mx.exp(log_p_y)) ** gamma) * log_p_y
+    return _reduce(loss if alpha is None else alpha * loss, reduction)
+
+
 def fast_cross_entropy(logits, targets, reduction="none"):
     # mx.fast.cross_entropy takes class indices and returns the per-row loss.
     return _reduce(mx.fast.cross_entropy(logits, targets), reduction)
@@ -213,6 +243,14 @@ def _torch_sigmoid_focal(inputs, targets, alpha=0.25, gamma=2.0, reduction="none
     loss = ce * ((1 - p_t) ** gamma)
     if alpha >= 0:
         loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+
+
+def _torch_softmax_focal(logits, targets, alpha=None, gamma=2.0, reduction="none"):
+    # The same formula in torch ops (PyTorch has no multi-class focal loss).
+    log_p_y = _F().log_softmax(logits, dim=-1).gather(-1, targets[..., None]).squeeze(-1)
+    loss = -((1 - log_p_y.exp()) ** gamma) * log_p_y
+    loss = loss if alpha is None else alpha * loss
     return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
 
 
@@ -283,18 +321,16 @@ CASES: List[Case] = [
     Case("sigmoid_focal_loss", elementwise(_normal(3.0), _binary), sigmoid_focal_stock,
          "stock ops (torchvision formula)", params={"alpha": 0.25, "gamma": 2.0},
          torch=_torch_sigmoid_focal, torch_label="torchvision formula in torch ops"),
-    # ------------------------------------------- row-softmax (logits (rows, VOCAB))
-    Case("cross_entropy", rows_of_logits, stock_mlx("cross_entropy"), family="row-softmax",
+    # ------------------------------------- row-softmax (logits (rows, row_length))
+    Case("cross_entropy", rows_of_logits, stock_mlx("cross_entropy"), family=ROW_SOFTMAX,
          torch=TORCH["cross_entropy"], extra={"mx.fast.cross_entropy": fast_cross_entropy}),
-    Case("nll_loss",
-         lambda n, key: [mx.log(mx.softmax(x, axis=-1)) if i == 0 else x
-                         for i, x in enumerate(rows_of_logits(n, key))],
-         stock_mlx("nll_loss"), family="row-softmax", torch=TORCH["nll_loss"]),
-    Case("kl_div_loss",
-         lambda n, key: [mx.log(mx.softmax(x, axis=-1))
-                         for x in (rows_of_logits(n, k)[0] for k in _keys(key, 2))],
-         stock_mlx("kl_div_loss"), family="row-softmax", torch=_torch_kl_div,
-         torch_label="F.kl_div(log_target=True)"),
+    Case("nll_loss", _log_probabilities, stock_mlx("nll_loss"), family=ROW_SOFTMAX,
+         torch=TORCH["nll_loss"]),
+    Case("kl_div_loss", _two_log_distributions, stock_mlx("kl_div_loss"), family=ROW_SOFTMAX,
+         torch=_torch_kl_div, torch_label="F.kl_div(log_target=True)"),
+    Case("softmax_focal_loss", rows_of_logits, softmax_focal_stock, "stock ops",
+         params={"gamma": 2.0}, family=ROW_SOFTMAX, torch=_torch_softmax_focal,
+         torch_label="the formula in torch ops"),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Dict, List
 
-from .report import _baselines, _size
+from .report import _baselines, _size, largest, size_label
 
 MISSING = ("matplotlib is not installed, so no PNG plots were written (the JSON and CSV "
            "were). Install it with: pip install 'mlx-fused-losses[bench]'  (or: pip install "
@@ -47,19 +47,18 @@ def _combo(row: Dict) -> str:
 
 
 def speedup(rows: List[Dict], path: str, title: str) -> bool:
-    """Bars: the fused loss's speedup over each baseline, at the largest size."""
-    rows = _timed(rows)
+    """Bars: the fused loss's speedup over each baseline, at each loss's largest size."""
+    rows = largest(_timed(rows))
     if not rows:
         return False
     plt = _pyplot()
-    n = max(r["n"] for r in rows)
-    rows = [r for r in rows if r["n"] == n]
     combos = sorted({_combo(r) for r in rows})
     baselines = _baselines(rows)
     fig, axes = plt.subplots(1, 2, sharey=True, figsize=(10, 1.2 + 0.3 * len(rows) / 2))
     for ax, (mode, mode_title) in zip(axes, MODES):
         mrows = [r for r in rows if r["mode"] == mode]
-        labels = [r["loss"] + (f" ({_combo(r)})" if len(combos) > 1 else "") for r in mrows]
+        labels = [f"{r['loss']} {size_label(r)}" + (f" ({_combo(r)})" if len(combos) > 1 else "")
+                  for r in mrows]
         height = 0.8 / max(len(baselines), 1)
         for j, b in enumerate(baselines):
             ys = [i + (j - (len(baselines) - 1) / 2) * height for i in range(len(mrows))]
@@ -74,7 +73,7 @@ def speedup(rows: List[Dict], path: str, title: str) -> bool:
         ax.grid(axis="x", which="both", alpha=0.3)
     axes[0].invert_yaxis()  # the first loss on top (the axes share y: invert once)
     axes[1].legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"{title}, n = {_size(n)}", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     _save(fig, path, dpi=80)
     return True
 

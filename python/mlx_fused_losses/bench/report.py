@@ -16,6 +16,8 @@ import mlx.core as mx
 
 import mlx_fused_losses
 
+from .cases import POINTWISE, ROW_SOFTMAX
+
 MB = 1 << 20
 PERF_ENV = ("MLX_FUSED_LOSSES_NUM_THREADS", "OMP_NUM_THREADS", "MALLOC_MMAP_THRESHOLD_",
             "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
@@ -126,6 +128,22 @@ def _size(n: int) -> str:
     return str(n)
 
 
+def size_label(row: Dict) -> str:
+    """The row's size: ``16M`` elements, or ``8192x32000`` logits for the row-softmax family."""
+    if row.get("family") == ROW_SOFTMAX:
+        return "x".join(str(d) for d in row["shapes"][0])
+    return _size(row["n"])
+
+
+def largest(rows: List[Dict]) -> List[Dict]:
+    """The rows of each (loss, dtype, reduction)'s largest measured size."""
+    key = lambda r: (r["loss"], r["dtype"], r["reduction"])  # noqa: E731
+    top: Dict = {}
+    for r in rows:
+        top[key(r)] = max(top.get(key(r), 0), r["n"])
+    return [r for r in rows if r["n"] == top[key(r)]]
+
+
 def _ms(v: Dict) -> str:
     return f"{1e3 * v['median_s']:.3g}"
 
@@ -165,7 +183,7 @@ def table_rows(rows: List[Dict]) -> Tuple[List[str], List[List[str]]]:
     header += ["GB/s", "% roofline", "peak MB fused/stock/compiled"]
     out = []
     for row in rows:
-        cells = [row["loss"], "fwd" if row["mode"] == "forward" else "vag", _size(row["n"]),
+        cells = [row["loss"], "fwd" if row["mode"] == "forward" else "vag", size_label(row),
                  row["dtype"], row["reduction"]]
         if row["status"] == "mismatch":
             out.append(cells + [f"MISMATCH vs stock MLX ({check_detail(row['check'])}): "
@@ -219,22 +237,24 @@ def format_markdown(rows: List[Dict]) -> str:
 
 
 def format_summary_markdown(rows: List[Dict]) -> str:
-    """One line per loss, forward and value_and_grad side by side, at the largest size
-    (one table per dtype and reduction): the README's table."""
-    baselines = _baselines(rows)
+    """One line per loss, forward and value_and_grad side by side, at its largest size
+    (one table per family, dtype and reduction): the README's table."""
     tables = []
-    for dtype, reduction in dict.fromkeys((r["dtype"], r["reduction"]) for r in rows):
-        sel = [r for r in rows if r["dtype"] == dtype and r["reduction"] == reduction]
-        n = max(r["n"] for r in sel)
+    groups = dict.fromkeys((r.get("family", POINTWISE), r["dtype"], r["reduction"])
+                           for r in rows)
+    for family, dtype, reduction in groups:
+        sel = largest([r for r in rows if (r.get("family", POINTWISE), r["dtype"],
+                                           r["reduction"]) == (family, dtype, reduction)])
+        baselines = _baselines(sel)
         by_loss: Dict[str, Dict[str, Dict]] = {}
         for r in sel:
-            if r["n"] == n:
-                by_loss.setdefault(r["loss"], {})[r["mode"]] = r
+            by_loss.setdefault(r["loss"], {})[r["mode"]] = r
         header = ["loss"]
         for mode in ("fwd", "vag"):
             header += [f"{mode} ms"] + [f"{mode} vs {b}" for b in baselines]
         header += ["fwd % roofline", "peak MB fwd: fused / stock", "peak MB vag: fused / stock"]
-        lines = [f"n = {n:,} ({_size(n)}) {dtype}, reduction={reduction}; vs X = X's time "
+        sizes = ", ".join(dict.fromkeys(size_label(r) for r in sel))
+        lines = [f"{family}: {sizes} {dtype}, reduction={reduction}; vs X = X's time "
                  "/ fused time; vag = mx.value_and_grad", "",
                  "| " + " | ".join(header) + " |",
                  "|---" + "|---:" * (len(header) - 1) + "|"]

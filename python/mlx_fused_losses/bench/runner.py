@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import mlx.core as mx
 
 from . import bandwidth
-from .cases import Case, bytes_moved
+from .cases import ROW_LENGTH, Case, bytes_moved
 from .timing import mlx_runner, peak_memory, time_runs
 
 MODES = ("forward", "value_and_grad")
@@ -36,13 +36,15 @@ TOLERANCE = {
 @dataclass
 class Config:
     device: mx.Device
-    sizes: Sequence[int]
+    sizes: Optional[Sequence[int]]  # None: each family's target size (targets.size_for)
     dtypes: Sequence[mx.Dtype]
     reductions: Sequence[str]
     warmup: int = 2
     repeats: int = 10
     torch: bool = True  # time PyTorch where it is installed
     seed: int = 0
+    row_length: int = ROW_LENGTH  # classes per row of the row-softmax cases
+    budget_s: float = 30.0  # a variant's timed runs stop past it (after MIN_RUNS)
 
 
 def dtype_name(dtype: mx.Dtype) -> str:
@@ -192,10 +194,12 @@ def _torch_runner(case: Case, mode, reduction, inputs, dtype_label, torch, tdev)
 # ------------------------------------------------------------------ the loop
 def plan(cases: Sequence[Case], config: Config) -> List[Dict]:
     """Every row to run, in order (for the progress bar's total)."""
+    from .targets import size_for
+
     return [
         {"case": c, "n": n, "dtype": d, "reduction": r}
         for c in cases
-        for n in config.sizes
+        for n in (config.sizes or [size_for(c.family)])
         for d in config.dtypes
         for r in config.reductions
     ]
@@ -210,7 +214,7 @@ def run_row(case: Case, n: int, dtype: mx.Dtype, reduction: str, config: Config,
     """Both modes of one (loss, size, dtype, reduction): guard, then timings."""
     label = dtype_name(dtype)
     key = mx.random.key(config.seed)
-    inputs = _cast(case.make_inputs(n, key), dtype)
+    inputs = _cast(case.inputs(n, key, config.row_length), dtype)
     mx.eval(inputs)
     # The guard's reference in float64 (float32 where the device lacks it):
     # stock float32 sums drift by ~1e-4 at 1M elements.
@@ -266,7 +270,7 @@ def run_row(case: Case, n: int, dtype: mx.Dtype, reduction: str, config: Config,
 
 def _measure(run: Callable[[], None], config: Config, mlx: bool) -> Dict:
     try:
-        stats = time_runs(run, config.warmup, config.repeats)
+        stats = time_runs(run, config.warmup, config.repeats, config.budget_s)
         stats["peak_bytes"] = peak_memory(run) if mlx else None
         return stats
     except Exception as err:  # a baseline that cannot run this dtype, etc.
@@ -274,7 +278,8 @@ def _measure(run: Callable[[], None], config: Config, mlx: bool) -> Dict:
 
 
 def _derive(row: Dict, inputs, case: Case, reduction: str, bw: Dict) -> None:
-    """Speedups over each baseline, bytes moved and the share of the roofline."""
+    """Speedups over each baseline, bytes moved, the share of the roofline and the
+    fused variant's peak memory beyond its inputs, in units of the first input."""
     fused = row["variants"].get("fused", {})
     if "median_s" not in fused:
         row["status"] = "error"
@@ -294,3 +299,6 @@ def _derive(row: Dict, inputs, case: Case, reduction: str, bw: Dict) -> None:
     row["roofline_s"] = roof
     row["bytes_per_s"] = (read + written) / t
     row["roofline_fraction"] = roof / t
+    if fused.get("peak_bytes") is not None:
+        live = sum(a.nbytes for a in inputs)
+        row["extra_peak_fraction"] = (fused["peak_bytes"] - live) / inputs[0].nbytes

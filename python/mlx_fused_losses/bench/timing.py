@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import mlx.core as mx
 
@@ -40,15 +40,30 @@ def mlx_runner(fn: Callable, args) -> Callable[[], None]:
     return run
 
 
-def time_runs(run: Callable[[], None], warmup: int, repeats: int) -> Dict:
-    """``run()`` ``warmup`` times untimed (compilation, caches), then ``repeats`` timed runs."""
+MIN_RUNS = 3  # timed runs a budget never cuts below
+SLOW_S = 1.0  # a warm-up this long is the last one: compilation and caches are warm
+
+
+def time_runs(run: Callable[[], None], warmup: int, repeats: int,
+              budget_s: Optional[float] = None) -> Dict:
+    """``run()`` ``warmup`` times untimed (compilation, caches), then ``repeats`` timed runs.
+
+    Slow variants (stock MLX on 8192 x 32000 logits takes ~10 s) stop early:
+    after one warm-up of over ``SLOW_S``, and once the timed runs add up to
+    ``budget_s`` (but never before ``MIN_RUNS`` runs).
+    """
     for _ in range(warmup):
+        t0 = time.perf_counter()
         run()
-    times = []
+        if time.perf_counter() - t0 > SLOW_S:
+            break
+    times: List[float] = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)
+        if budget_s is not None and len(times) >= MIN_RUNS and sum(times) >= budget_s:
+            break
     return summarize(times)
 
 
