@@ -117,6 +117,7 @@ struct RowSoftmaxSpec {
 
   bool operator==(const RowSoftmaxSpec& o) const;
   const char* loss_name() const;
+  bool index_targets() const; // class indices, else a distribution
 };
 
 // Forward, one pass over each row. Outputs, in float32 (float64 for float64

@@ -24,10 +24,8 @@ const char* RowSoftmaxSpec::loss_name() const {
   return "unknown";
 }
 
-namespace {
-
-bool index_targets(const RowSoftmaxSpec& spec) {
-  switch (spec.kind) {
+bool RowSoftmaxSpec::index_targets() const {
+  switch (kind) {
 #define MFL_ROW_KIND_INDEX(name, type) \
   case mfl::RowKind::name:             \
     return mfl::type::kIndex;
@@ -36,6 +34,8 @@ bool index_targets(const RowSoftmaxSpec& spec) {
   }
   return true;
 }
+
+namespace {
 
 // float32, or float64 for float64 logits.
 mx::Dtype loss_dtype(const mx::array& logits) {
@@ -85,7 +85,7 @@ std::vector<int> grad_inputs(const RowSoftmaxSpec& spec, const std::vector<int>&
     if (a == kClassWeightsInput) {
       no_class_weight_grad(spec);
     }
-    if (a == 0 || !index_targets(spec)) {
+    if (a == 0 || !spec.index_targets()) {
       wrt.push_back(a);
     }
   }

@@ -31,27 +31,12 @@ using Offsets = std::array<int64_t, cpu::kMaxStrided>;
 constexpr int64_t kChunk = 1024; // classes per chunk
 constexpr int kTile = 16; // rows walked together when the class axis is strided
 
-template <typename V>
-V drop_axis(const V& v, int axis) {
-  V out(v);
-  out.erase(out.begin() + axis);
-  return out;
-}
-
 mx::Strides row_major_strides(const mx::Shape& shape) {
   mx::Strides st(shape.size(), 1);
   for (int ax = static_cast<int>(shape.size()) - 2; ax >= 0; --ax) {
     st[ax] = st[ax + 1] * shape[ax + 1];
   }
   return st;
-}
-
-int64_t product(const mx::Shape& shape) {
-  int64_t n = 1;
-  for (auto v : shape) {
-    n *= v;
-  }
-  return n;
 }
 
 // n elements of a strided line as a contiguous pointer: the line itself if it
@@ -175,7 +160,7 @@ struct RowKernels {
       const auto& logits = inputs[0];
       const auto& targets = inputs[1];
       n_classes = logits.shape(spec.axis);
-      n_rows = product(drop_axis(logits.shape(), spec.axis));
+      n_rows = cpu::element_count(cpu::drop_axis(logits.shape(), spec.axis));
       x = logits.data<T>();
       t = targets.data<U>();
       xcs = logits.strides()[spec.axis];
@@ -195,8 +180,8 @@ struct RowKernels {
 
     // Row strides of the logits and targets (the first two layout arrays).
     std::vector<mx::Strides> strides(const std::vector<mx::array>& inputs, int axis) const {
-      return {drop_axis(inputs[0].strides(), axis),
-              kIndex ? inputs[1].strides() : drop_axis(inputs[1].strides(), axis)};
+      return {cpu::drop_axis(inputs[0].strides(), axis),
+              kIndex ? inputs[1].strides() : cpu::drop_axis(inputs[1].strides(), axis)};
     }
     bool ignored(int64_t y) const {
       return has_ignore && y == ignore_index;
@@ -226,8 +211,8 @@ struct RowKernels {
     if (rows.n_rows == 0) {
       return;
     }
-    const auto layout =
-        cpu::make_layout(drop_axis(inputs[0].shape(), spec.axis), rows.strides(inputs, spec.axis));
+    const auto layout = cpu::make_layout(cpu::drop_axis(inputs[0].shape(), spec.axis),
+                                         rows.strides(inputs, spec.axis));
     A* loss = outputs[0].data<A>();
     A* weight = outputs[1].data<A>();
     A* state = outputs[2].data<A>();
@@ -322,10 +307,10 @@ struct RowKernels {
       }
     }
     auto strides = rows.strides(inputs, spec.axis);
-    strides.push_back(drop_axis(state.strides(), static_cast<int>(state.ndim()) - 1));
+    strides.push_back(cpu::drop_axis(state.strides(), static_cast<int>(state.ndim()) - 1));
     strides.push_back(cot.strides());
-    strides.push_back(drop_axis(out_strides, spec.axis));
-    const auto layout = cpu::make_layout(drop_axis(shape, spec.axis), strides);
+    strides.push_back(cpu::drop_axis(out_strides, spec.axis));
+    const auto layout = cpu::make_layout(cpu::drop_axis(shape, spec.axis), strides);
     const A* st_base = state.data<A>();
     const int64_t st_col = state.strides().back();
     const A* cot_base = cot.data<A>();

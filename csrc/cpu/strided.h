@@ -13,6 +13,21 @@ namespace mlx_fused_losses::cpu {
 
 constexpr int kMaxStrided = 6; // operands, weight, cotangent, ...
 
+// A shape or strides without one axis (the class axis of a row-softmax loss).
+template <typename V>
+V drop_axis(V v, int axis) {
+  v.erase(v.begin() + axis);
+  return v;
+}
+
+inline int64_t element_count(const mlx::core::Shape& shape) {
+  int64_t n = 1;
+  for (auto v : shape) {
+    n *= v;
+  }
+  return n;
+}
+
 struct StridedLayout {
   std::vector<int64_t> shape; // collapsed; at least one axis
   std::vector<std::array<int64_t, kMaxStrided>> strides; // per axis, per array

@@ -16,28 +16,16 @@ namespace mlx_fused_losses {
 
 #ifdef _METAL_
 
-namespace {
-
-std::vector<mx::Strides> strides_of(const std::vector<mx::array>& inputs) {
-  std::vector<mx::Strides> strides;
-  for (const auto& a : inputs) {
-    strides.push_back(a.strides());
-  }
-  return strides;
-}
-
-} // namespace
-
 void Pointwise::eval_gpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
   auto plan = metal::pointwise_forward_plan(spec_, mx::type_to_name(inputs[0]), inputs[0].shape(),
-                                            strides_of(inputs));
+                                            metal::strides_of(inputs));
   metal::run_plan(plan, stream(), inputs, outputs);
 }
 
 void PointwiseVJP::eval_gpu(const std::vector<mx::array>& inputs,
                             std::vector<mx::array>& outputs) {
   auto plan = metal::pointwise_vjp_plan(spec_, wrt_, mx::type_to_name(inputs[0]),
-                                        inputs[0].shape(), strides_of(inputs));
+                                        inputs[0].shape(), metal::strides_of(inputs));
   metal::run_plan(plan, stream(), inputs, outputs);
 }
 

@@ -16,22 +16,10 @@ namespace mlx_fused_losses {
 
 #ifdef _METAL_
 
-namespace {
-
-std::vector<mx::Strides> strides_of(const std::vector<mx::array>& inputs) {
-  std::vector<mx::Strides> strides;
-  for (const auto& a : inputs) {
-    strides.push_back(a.strides());
-  }
-  return strides;
-}
-
-} // namespace
-
 void RowSoftmax::eval_gpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
   auto plan = metal::row_softmax_forward_plan(spec_, mx::type_to_name(inputs[0]),
                                               mx::type_to_name(inputs[1]), inputs[0].shape(),
-                                              strides_of(inputs));
+                                              metal::strides_of(inputs));
   metal::run_plan(plan, stream(), inputs, outputs);
 }
 
@@ -39,7 +27,7 @@ void RowSoftmaxVJP::eval_gpu(const std::vector<mx::array>& inputs,
                              std::vector<mx::array>& outputs) {
   auto plan = metal::row_softmax_vjp_plan(spec_, wrt_, mx::type_to_name(inputs[0]),
                                           mx::type_to_name(inputs[1]), inputs[0].shape(),
-                                          strides_of(inputs));
+                                          metal::strides_of(inputs));
   metal::run_plan(plan, stream(), inputs, outputs);
 }
 

@@ -26,31 +26,6 @@ constexpr int kSimd = 32;
 // Buffer slots shared by both passes (kernels/row_softmax.h).
 enum Slot : int { kX = 0, kIdx = 1, kT = 2, kTf = 3, kW = 4 };
 
-bool index_kind(mfl::RowKind kind) {
-  switch (kind) {
-#define MFL_ROW_KIND_INDEX(name, type) \
-  case mfl::RowKind::name:             \
-    return mfl::type::kIndex;
-    MFL_ROW_LOSSES(MFL_ROW_KIND_INDEX)
-#undef MFL_ROW_KIND_INDEX
-  }
-  return true;
-}
-
-template <typename V>
-V drop_axis(V v, int axis) {
-  v.erase(v.begin() + axis);
-  return v;
-}
-
-int64_t product(const mx::Shape& shape) {
-  int64_t n = 1;
-  for (auto v : shape) {
-    n *= v;
-  }
-  return n;
-}
-
 // A multiple of the simdgroup width, enough for n classes read kReads at a
 // time, in [32, max_threads].
 size_t threads_for(int64_t n, int64_t max_threads) {
@@ -81,7 +56,7 @@ RowLayout row_layout(const RowSoftmaxSpec& spec, const std::string& dtype,
                                 "bfloat16");
   }
   RowLayout l;
-  l.index = index_kind(spec.kind);
+  l.index = spec.index_targets();
   if (l.index ? targets_dtype != "int64"
               : targets_dtype != dtype && targets_dtype != "float32") {
     throw std::invalid_argument(std::string(kUsage) + "targets dtype " + targets_dtype +
@@ -117,11 +92,12 @@ RowLayout row_layout(const RowSoftmaxSpec& spec, const std::string& dtype,
     }
   }
 
-  const mx::Shape rows = drop_axis(shape, spec.axis);
+  const mx::Shape rows = cpu::drop_axis(shape, spec.axis);
   const int64_t n_classes = shape[spec.axis];
-  l.n_rows = product(rows);
-  std::vector<mx::Strides> row_strides{drop_axis(strides[0], spec.axis),
-                                       l.index ? strides[1] : drop_axis(strides[1], spec.axis)};
+  l.n_rows = cpu::element_count(rows);
+  std::vector<mx::Strides> row_strides{
+      cpu::drop_axis(strides[0], spec.axis),
+      l.index ? strides[1] : cpu::drop_axis(strides[1], spec.axis)};
   RowSoftmaxArgs& a = l.args;
   a.x_stride = strides[0][spec.axis];
   a.t_stride = l.index ? 0 : strides[1][spec.axis];
@@ -129,7 +105,7 @@ RowLayout row_layout(const RowSoftmaxSpec& spec, const std::string& dtype,
   if (vjp) {
     const int n_primals = spec.class_weights ? 3 : 2;
     const auto& state = strides[n_primals];
-    row_strides.push_back(drop_axis(state, ndim - 1));
+    row_strides.push_back(cpu::drop_axis(state, ndim - 1));
     row_strides.push_back(strides[n_primals + 1]);
     // The gradients are row-major.
     mx::Strides grad(ndim, 1);
@@ -138,7 +114,7 @@ RowLayout row_layout(const RowSoftmaxSpec& spec, const std::string& dtype,
     }
     a.state_stride = state[ndim - 1];
     a.grad_stride = grad[spec.axis];
-    row_strides.push_back(drop_axis(grad, spec.axis));
+    row_strides.push_back(cpu::drop_axis(grad, spec.axis));
   }
   const auto layout = cpu::make_layout(rows, row_strides);
   const int nd = static_cast<int>(layout.shape.size());

@@ -91,6 +91,14 @@ void run_plan(const MetalPlan& plan, const mx::Stream& s,
   }
 }
 
+std::vector<mx::Strides> strides_of(const std::vector<mx::array>& arrays) {
+  std::vector<mx::Strides> strides;
+  for (const auto& a : arrays) {
+    strides.push_back(a.strides());
+  }
+  return strides;
+}
+
 } // namespace mlx_fused_losses::metal
 
 #endif

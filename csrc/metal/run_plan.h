@@ -8,6 +8,9 @@
 namespace mlx_fused_losses::metal {
 
 #ifdef _METAL_
+// The strides of each array, as the plans take them.
+std::vector<mx::Strides> strides_of(const std::vector<mx::array>& arrays);
+
 void run_plan(const MetalPlan& plan, const mx::Stream& s, const std::vector<mx::array>& inputs,
               std::vector<mx::array>& outputs);
 #endif

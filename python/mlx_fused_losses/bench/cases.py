@@ -45,6 +45,7 @@ class Case:
     extra: Dict[str, Callable] = field(default_factory=dict)  # more MLX baselines, by label
     family: str = POINTWISE
     fused: Optional[Callable] = None  # default: getattr(mlx_fused_losses, name)
+    gather: bool = False  # the fused kernel reads one element per row of input 0 (nll_loss)
 
     def inputs(self, n: int, key: mx.array, row_length: int = ROW_LENGTH) -> List[mx.array]:
         """The case's inputs with ``n`` elements in the first (the logits, for rows)."""
@@ -325,7 +326,7 @@ CASES: List[Case] = [
     Case("cross_entropy", rows_of_logits, stock_mlx("cross_entropy"), family=ROW_SOFTMAX,
          torch=TORCH["cross_entropy"], extra={"mx.fast.cross_entropy": fast_cross_entropy}),
     Case("nll_loss", _log_probabilities, stock_mlx("nll_loss"), family=ROW_SOFTMAX,
-         torch=TORCH["nll_loss"]),
+         torch=TORCH["nll_loss"], gather=True),
     Case("kl_div_loss", _two_log_distributions, stock_mlx("kl_div_loss"), family=ROW_SOFTMAX,
          torch=_torch_kl_div, torch_label="F.kl_div(log_target=True)"),
     Case("softmax_focal_loss", rows_of_logits, softmax_focal_stock, "stock ops",
@@ -338,14 +339,17 @@ def case_names() -> List[str]:
     return [c.name for c in CASES]
 
 
-def bytes_moved(inputs, output, grads) -> Dict[str, int]:
+def bytes_moved(inputs, output, grads, gather: bool = False) -> Dict[str, int]:
     """The bytes a fused kernel must move at least, per mode.
 
     Model: the forward reads every input once and writes its output; the
     backward (one more pass) reads every input once more and writes one
     gradient per differentiated input. ``value_and_grad`` is both passes.
+    With ``gather``, only one element per row of the first input is read.
     """
     read = sum(a.nbytes for a in inputs)
+    if gather:
+        read -= inputs[0].nbytes - inputs[0].nbytes // inputs[0].shape[-1]
     out = output.nbytes
     written_grads = sum(g.nbytes for g in grads)
     return {

@@ -292,7 +292,7 @@ def _derive(row: Dict, inputs, case: Case, reduction: str, bw: Dict) -> None:
     }
     out = case.fused_fn()(*inputs, reduction=reduction, **case.params)
     grads = [inputs[i] for i in case.grad_argnums]  # each gradient has its input's shape
-    moved = bytes_moved(inputs, out, grads)
+    moved = bytes_moved(inputs, out, grads, case.gather)
     read, written = moved[f"{row['mode']}_read"], moved[f"{row['mode']}_written"]
     roof = bandwidth.roofline_seconds(read, written, bw)
     row["bytes_read"], row["bytes_written"] = read, written
