@@ -37,6 +37,12 @@ template <typename T>
 MFL_FN T min_(T a, T b) {
   return (a < b || a != a) ? a : b;
 }
+// x limited to [lo, hi] (bounds not NaN), NaN staying NaN: max_(min_(x, hi), lo)
+// in a form GCC 12 vectorises (it does not vectorise that nesting).
+template <typename T>
+MFL_FN T clamp_(T x, T lo, T hi) {
+  return x != x ? x : (x > hi ? hi : (x < lo ? lo : x));
+}
 // sign(0) == 0, as mlx.core.sign (and so the gradient of |x| at 0).
 template <typename T>
 MFL_FN T sign_(T x) {

@@ -69,7 +69,7 @@ struct Huber {
   }
   template <typename T>
   static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T> p) {
-    T g = max_(min_(x - y, p.a), -p.a);
+    T g = clamp_(x - y, -p.a, p.a);
     return {g, -g, T(0)};
   }
 };
@@ -318,7 +318,10 @@ struct PoissonNll {
 struct SigmoidFocal {
   template <typename T>
   static MFL_FN T modulator(T m, T gamma) {
-    return gamma == T(0) ? T(1) : pow_(m, gamma);
+    // pow_ is evaluated unconditionally: GCC does not vectorise a loop whose
+    // body calls it under a branch (the CPU loss was 9x slower).
+    const T power = pow_(m, gamma);
+    return gamma == T(0) ? T(1) : power;
   }
   template <typename T>
   static MFL_FN T alpha_t(T y, T alpha) {

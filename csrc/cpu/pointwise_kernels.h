@@ -54,13 +54,12 @@ struct Kernels {
   using Params = mfl::PointwiseParams<A>;
 
   // The params the hot loops use: with constant flags the compiler drops the
-  // formulas the flags do not select.
-  MFL_FN static Params fixed(const Params& p) {
-    Params q = p;
+  // formulas the flags do not select. In place: GCC 12 kept a returned copy in
+  // memory and then did not vectorise the focal loss's gradient loop.
+  MFL_FN static void fix_flags(Params& p) {
     if constexpr (Flags >= 0) {
-      q.flags = Flags;
+      p.flags = Flags;
     }
-    return q;
   }
   static constexpr int kInputs = NOps + (Weighted ? 1 : 0);
   using Ptrs = std::array<const T*, kMaxStrided>;
@@ -104,7 +103,8 @@ struct Kernels {
 
   // Sum of the loss over a run of n elements.
   MFL_HOT_LOOP static double sum_run(const Ptrs& p, const Offsets& st, int64_t n, const Params& params) {
-    const Params prm = fixed(params);
+    Params prm = params;
+    fix_flags(prm);
     double total = 0;
     if (unit_stride(st, kInputs)) {
       for (int64_t c = 0; c < n; c += kChunk) {
@@ -131,7 +131,8 @@ struct Kernels {
 
   // The per-element loss of a run, written to out[0, n).
   MFL_HOT_LOOP static void value_run(const Ptrs& p, const Offsets& st, int64_t n, const Params& params, T* out) {
-    const Params prm = fixed(params);
+    Params prm = params;
+    fix_flags(prm);
     if (unit_stride(st, kInputs)) {
 #pragma omp simd
       for (int64_t j = 0; j < n; ++j) {
@@ -171,7 +172,8 @@ struct Kernels {
 
   MFL_HOT_LOOP static void grad_run(const Ptrs& p, const Offsets& st, const T* cot, int64_t cs, int64_t n,
                        const Params& params, A scale, const std::array<T*, kMaxStrided>& grads) {
-    const Params prm = fixed(params);
+    Params prm = params;
+    fix_flags(prm);
     auto element = [&](int64_t j, int64_t jx, int64_t jy, int64_t jz, int64_t jw, int64_t jc) {
       A x = A(p[0][jx]), y = A(p[1][jy]), z = z_at(p[2], jz);
       A c = A(cot[jc]) * scale;
