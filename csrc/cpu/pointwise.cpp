@@ -3,6 +3,7 @@
 #include "mlx/allocator.h"
 #include "mlx/backend/cpu/encoder.h"
 
+#include "cpu/memory.h"
 #include "primitives.h"
 
 namespace mlx_fused_losses {
@@ -59,7 +60,7 @@ void PointwiseVJP::eval_cpu(const std::vector<mx::array>& inputs,
     encoder.set_input_array(in);
   }
   for (auto& out : outputs) {
-    out.set_data(mx::allocator::malloc(out.nbytes()));
+    out.set_data(cpu::malloc_output(out.nbytes()));
     encoder.set_output_array(out);
   }
   encoder.dispatch([inputs, outputs, spec = spec_, wrt = wrt_]() mutable {
