@@ -78,10 +78,11 @@ def _memory_bytes() -> Optional[int]:
 
 
 def _git_commit() -> Optional[str]:
-    """The commit of the package's source tree, when run from a git checkout."""
+    """The commit of the package's source tree, when run from a git checkout
+    (``<commit>-dirty`` when the tree has uncommitted changes)."""
     here = os.path.dirname(os.path.abspath(mlx_fused_losses.__file__))
     try:
-        out = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"],
+        out = subprocess.run(["git", "-C", here, "describe", "--always", "--dirty", "--abbrev=7"],
                              capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
