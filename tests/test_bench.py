@@ -255,6 +255,20 @@ def test_rxc_sizes_set_the_row_length(tmp_path):
     assert "mx.fast.cross_entropy" in ce["speedup"]
 
 
+def test_cache_limit_is_set_and_recorded(tmp_path, capsys):
+    before = mx.set_cache_limit(0)  # returns the previous limit
+    try:
+        code = main(["--losses", "mse_loss", "--sizes", "4K", "--repeats", "1", "--warmup", "0",
+                     "--no-torch", "--cache-limit", "64M", "--out", str(tmp_path)])
+        assert code == 0
+        assert mx.set_cache_limit(before) == 64 << 20
+    finally:
+        mx.set_cache_limit(before)
+    with open(tmp_path / "cpu-results.json") as f:
+        assert json.load(f)["config"]["cache_limit_bytes"] == 64 << 20
+    assert "MLX cache limit (mx.set_cache_limit): 64 MB" in capsys.readouterr().out
+
+
 def test_check_targets_defaults_to_each_familys_size():
     from mlx_fused_losses.bench import _config, _parser
 
@@ -286,6 +300,7 @@ def test_time_runs_budget():
     (["--row-length", "0"], "--row-length: got 0"),
     (["--budget", "0"], "--budget: got 0.0"),
     (["--family", "rows"], "unknown family 'rows'"),
+    (["--cache-limit", "much"], "argument --cache-limit: 'much' is not a size"),
 ])
 def test_cli_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -33,12 +33,13 @@ DEFAULT_SIZES = "1M,16M"
 QUICK = {"sizes": "64K,256K", "repeats": 3, "warmup": 1, "bandwidth_repeats": 3}
 
 
-def parse_size(text: str) -> int:
+def parse_size(text: str, flag: str = "--sizes: ") -> int:
     """``"16M"`` -> 16 * 2**20; K, M, G are binary multiples; plain integers as is;
-    ``"8192x32000"`` -> their product (a rows x classes shape)."""
+    ``"8192x32000"`` -> their product (a rows x classes shape). ``flag`` starts
+    the error messages."""
     factors = text.lower().split("x")
     if len(factors) == 2:
-        return parse_size(factors[0]) * parse_size(factors[1])
+        return parse_size(factors[0], flag) * parse_size(factors[1], flag)
     t = text.strip().upper()
     mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:], 1)
     number = t[:-1] if mult > 1 else t
@@ -46,10 +47,10 @@ def parse_size(text: str) -> int:
         n = int(float(number) * mult)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--sizes: {text!r} is not a size; expected e.g. 65536, 64K, 16M, 8192x32000"
+            f"{flag}{text!r} is not a size; expected e.g. 65536, 64K, 16M, 8192x32000"
         ) from None
     if n <= 0:
-        raise argparse.ArgumentTypeError(f"--sizes: {text!r} must be positive")
+        raise argparse.ArgumentTypeError(f"{flag}{text!r} must be positive")
     return n
 
 
@@ -94,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR",
                    help="write <device>-results.{json,csv,md} and PNG plots into DIR")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed of the inputs")
+    p.add_argument("--cache-limit", metavar="BYTES", type=lambda t: parse_size(t, ""),
+                   help="mx.set_cache_limit(BYTES) before measuring, e.g. 4G: MLX then keeps "
+                   "freed buffers for reuse, as a training loop with it set would (default: "
+                   "MLX's own limit; on the Linux CPU 32 MB, so large outputs are fresh, "
+                   "page-faulted memory on every call)")
     p.add_argument("--from-json", metavar="FILE",
                    help="measure nothing: print (and with --out, rewrite) the report of a "
                    "previous run's JSON")
@@ -184,6 +190,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _present(json.load(f), args.out)
     config, cases = _config(args, parser)
     mx.set_default_device(config.device)
+    if args.cache_limit is not None:
+        mx.set_cache_limit(args.cache_limit)
     if config.torch and runner.torch_module() is None:
         print("PyTorch is not installed: no torch column (pip install torch)", file=sys.stderr)
         config.torch = False
@@ -215,6 +223,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "dtypes": [runner.dtype_name(d) for d in config.dtypes],
         "reductions": list(config.reductions), "warmup": config.warmup,
         "repeats": config.repeats, "torch": config.torch, "seed": config.seed,
+        "cache_limit_bytes": args.cache_limit,
         "losses": [c.name for c in cases],
         "timing": "median (and quartiles) of `repeats` runs after `warmup` runs, "
                   "time.perf_counter around mx.eval + mx.synchronize; a variant stops "

@@ -304,6 +304,8 @@ def format_header(report: Dict) -> str:
             "distort timings)\n"
             f"times: median of {c['repeats']} runs after {c['warmup']} warm-up runs; IQR in ms; "
             f"speedup = baseline median / fused median; vag = mx.value_and_grad\n"
+            + (f"MLX cache limit (mx.set_cache_limit): {c['cache_limit_bytes'] / MB:.0f} MB\n"
+               if c.get("cache_limit_bytes") else "")
             + format_bandwidth(report["bandwidth"]))
 
 
