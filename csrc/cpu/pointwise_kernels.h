@@ -206,19 +206,23 @@ struct Kernels {
       }
     } else if (unit_stride(st, kInputs) && (cs == 0 || cs == 1)) {
       // Several gradients: all are computed and stored unconditionally, the
-      // unwanted ones into a cache-resident scratch, so the loop vectorises.
-      thread_local std::vector<T> scratch;
-      if (scratch.size() < static_cast<size_t>(n)) {
-        scratch.resize(n);
-      }
-      std::array<T*, kMaxStrided> out = grads;
-      for (int k = 0; k < kInputs; ++k) {
-        out[k] = out[k] ? out[k] : scratch.data();
-      }
-      if (cs == 0) {
-        all_grads<false>(p, cot, n, prm, scale, out);
-      } else {
-        all_grads<true>(p, cot, n, prm, scale, out);
+      // unwanted ones into a scratch on the stack (a heap one would be fresh,
+      // page-faulted memory in every call's new threads), so the loop
+      // vectorises. The run goes in pieces of the scratch's size.
+      T scratch[kChunk];
+      for (int64_t c = 0; c < n; c += kChunk) {
+        Ptrs q = p;
+        std::array<T*, kMaxStrided> out{};
+        for (int k = 0; k < kInputs; ++k) {
+          q[k] += c;
+          out[k] = grads[k] ? grads[k] + c : scratch;
+        }
+        const int64_t m = std::min(kChunk, n - c);
+        if (cs == 0) {
+          all_grads<false>(q, cot, m, prm, scale, out);
+        } else {
+          all_grads<true>(q, cot + c, m, prm, scale, out);
+        }
       }
     } else {
       for (int64_t j = 0; j < n; ++j) {
