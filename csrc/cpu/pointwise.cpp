@@ -1,6 +1,5 @@
 // eval_cpu of the pointwise primitives: allocate, then run the kernels of
 // csrc/cpu/pointwise_kernels.h (instantiated per dtype) on the CPU stream.
-#include "mlx/allocator.h"
 #include "mlx/backend/cpu/encoder.h"
 
 #include "cpu/memory.h"
@@ -40,7 +39,7 @@ void with_float_type(mx::Dtype dtype, Fn&& fn) {
 
 void Pointwise::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
   auto& out = outputs[0];
-  out.set_data(mx::allocator::malloc(out.nbytes()));
+  out.set_data(cpu::malloc_output(out.nbytes()));
   auto& encoder = mx::cpu::get_command_encoder(stream());
   for (const auto& in : inputs) {
     encoder.set_input_array(in);

@@ -12,7 +12,6 @@
 #include <limits>
 #include <type_traits>
 
-#include "mlx/allocator.h"
 #include "mlx/backend/cpu/encoder.h"
 
 #include "cpu/hot_loop.h"
@@ -459,7 +458,7 @@ void RowSoftmax::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::
     encoder.set_input_array(in);
   }
   for (auto& out : outputs) {
-    out.set_data(mx::allocator::malloc(out.nbytes()));
+    out.set_data(cpu::malloc_output(out.nbytes()));
     encoder.set_output_array(out);
   }
   encoder.dispatch([inputs, outputs, spec = spec_]() mutable {
