@@ -92,6 +92,16 @@ MFL_FN float exp_(float x) {
   return x != x ? x : out;
 }
 
+// log(m 2^e) from f = m - 1, m in [sqrt(1/2), sqrt(2)): Cephes' logf
+// polynomial, with e ln 2 in two parts.
+MFL_FN float log_reduced_(float f, float e) {
+  float z = f * f;
+  float y = ((((((((7.0376836292E-2f * f - 1.1514610310E-1f) * f + 1.1676998740E-1f) * f -
+                 1.2420140846E-1f) * f + 1.4249322787E-1f) * f - 1.6668057665E-1f) * f +
+              2.0000714765E-1f) * f - 2.4999993993E-1f) * f + 3.3333331174E-1f) * f * z;
+  return f + ((y + -2.12194440e-4f * e) + -0.5f * z) + 0.693359375f * e;
+}
+
 MFL_FN float log_(float x) {
   bool subnormal = x < 1.17549435e-38f;
   uint32_t b = std::bit_cast<uint32_t>(subnormal ? x * 8388608.0f : x);
@@ -102,11 +112,7 @@ MFL_FN float log_(float x) {
   bool low = m < 0.707106781186547524f;
   e = low ? e - 1.0f : e;
   float f = low ? m + m - 1.0f : m - 1.0f;
-  float z = f * f;
-  float y = ((((((((7.0376836292E-2f * f - 1.1514610310E-1f) * f + 1.1676998740E-1f) * f -
-                 1.2420140846E-1f) * f + 1.4249322787E-1f) * f - 1.6668057665E-1f) * f +
-              2.0000714765E-1f) * f - 2.4999993993E-1f) * f + 3.3333331174E-1f) * f * z;
-  float out = f + ((y + -2.12194440e-4f * e) + -0.5f * z) + 0.693359375f * e;
+  float out = log_reduced_(f, e);
   const float inf = std::numeric_limits<float>::infinity();
   out = x == 0.0f ? -inf : out;
   out = x < 0.0f ? std::numeric_limits<float>::quiet_NaN() : out;
@@ -174,18 +180,51 @@ MFL_FN T log1p_(T x) {
   return d == T(0) ? x : log_(u) * (x / d);
 }
 
+// log(1 + t) for t in [0, 1] (or NaN): what softplus and log-cosh need.
+template <typename T>
+MFL_FN T log1p_unit_(T t) {
+  return log1p_(t);
+}
+#ifndef __METAL_VERSION__
+// The float one for the CPU: with 1 + t in [1, 2] the general log's handling
+// of subnormals, zero, negatives and inf drops out, and the rounding error of
+// 1 + t is added back exactly. 1.7x faster than log1p_, within ~1.3 ulp.
+MFL_FN float log1p_unit_(float t) {
+  float u = 1.0f + t;
+  float c = t - (u - 1.0f); // the rounding error of 1 + t (u - 1 is exact)
+  // u = m 2^e with m in [sqrt(1/2), sqrt(2)), e in {0, 1}, f = m - 1 exactly.
+  bool high = u > 1.41421356237309505f;
+  float m = high ? 0.5f * u : u;
+  float e = high ? 1.0f : 0.0f;
+  float f = m - 1.0f;
+  return log_reduced_(f, e) + c / u;
+}
+#endif
+
 // log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)).
 template <typename T>
 MFL_FN T softplus_(T x) {
-  return max_(x, T(0)) + log1p_(exp_(-abs_(x)));
+  return max_(x, T(0)) + log1p_unit_(exp_(-abs_(x)));
 }
 
-// 1 / (1 + exp(-x)) without overflow on either side.
+// sigmoid(x) = 1 / (1 + exp(-x)) and sigmoid(-x), without overflow on either
+// side, from one exp and one division (GCC does not see that two sigmoid_
+// calls share them: the BCE gradient took 2.6x as long).
 template <typename T>
-MFL_FN T sigmoid_(T x) {
+struct SigmoidPair {
+  T pos; // sigmoid(x)
+  T neg; // sigmoid(-x)
+};
+template <typename T>
+MFL_FN SigmoidPair<T> sigmoid_pair_(T x) {
   T e = exp_(-abs_(x));
   T s = T(1) / (T(1) + e);
-  return x >= T(0) ? s : e * s;
+  T es = e * s;
+  return {x >= T(0) ? s : es, x >= T(0) ? es : s};
+}
+template <typename T>
+MFL_FN T sigmoid_(T x) {
+  return sigmoid_pair_(x).pos;
 }
 
 } // namespace mfl

@@ -70,7 +70,7 @@ KERNEL_PARAMS = {
     "gaussian_nll_loss": lambda p: (p["eps"], 0.5 * ref.LOG_2PI if p["full"] else 0.0),
     "poisson_nll_loss": lambda p: (
         p.get("eps", 1e-8), 0.0, 0.0, int(p["log_input"]) | 2 * int(p["full"])),
-    "sigmoid_focal_loss": lambda p: (p["alpha"], p["gamma"]),
+    "sigmoid_focal_loss": lambda p: (p["alpha"], p["gamma"], 0.0, int(p["gamma"] == 2.0)),
 }
 
 
@@ -102,6 +102,10 @@ EXTRA = [
     Case("bce_probs_weights_pos_weight", "bce_probs", 3, True, (),
          lambda x, y, pw, w: w * ref.ref_bce_probs(x, y, pw), _bce_sample(False)),
 ]
+# The focal loss's general power (the reference case has gamma 2, the flag's m m).
+EXTRA.append(Case("sigmoid_focal_gamma_1_5", "sigmoid_focal", 2, False, (0.25, 1.5, 0.0, 0),
+                  lambda x, y: ref.ref_sigmoid_focal(x, y, 0.25, 1.5),
+                  ref.POINTWISE["sigmoid_focal_loss"].sample))
 CASES = [case_from_reference(n) for n in ref.POINTWISE] + EXTRA
 
 
