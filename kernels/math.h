@@ -130,11 +130,27 @@ MFL_FN float tanh_(float x) {
   return a < 0.625f ? small : large;
 }
 
-// x^y for x >= 0 (the only use); negative x gives NaN.
+// Whether y is a whole number, and an odd one, without calls or casts that
+// could overflow (every float of magnitude 2^23 or more is whole, 2^24 even).
+MFL_FN bool is_whole_(float y) {
+  const float two23 = 8388608.0f;
+  float a = y < 0.0f ? -y : y;
+  return a >= two23 || (a + two23) - two23 == a;
+}
+MFL_FN bool is_odd_(float y) {
+  float h = 0.5f * (y < 0.0f ? -y : y);
+  return is_whole_(y) && !is_whole_(h);
+}
+
+// x^y as C's pow for finite y: a negative x with a whole y gives +-|x|^y
+// (as Metal's pow and torch.pow), with any other y NaN.
 MFL_FN float pow_(float x, float y) {
-  float out = exp_(y * log_(x));
-  return x == 0.0f ? (y > 0.0f ? 0.0f : (y == 0.0f ? 1.0f : std::numeric_limits<float>::infinity()))
-                   : out;
+  float a = x < 0.0f ? -x : x;
+  float out = exp_(y * log_(a));
+  out = a == 0.0f ? (y > 0.0f ? 0.0f : (y == 0.0f ? 1.0f : std::numeric_limits<float>::infinity()))
+                  : out;
+  float negative = is_whole_(y) ? (is_odd_(y) ? -out : out) : std::numeric_limits<float>::quiet_NaN();
+  return x < 0.0f ? negative : out;
 }
 #endif
 template <typename T>

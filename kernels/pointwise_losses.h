@@ -318,8 +318,7 @@ struct PoissonNll {
 //   loss = alpha_t ce m^gamma,  alpha_t = alpha y + (1 - alpha)(1 - y).
 struct SigmoidFocal {
   // flags: gamma is 2 (the default), so m^gamma is m m, not exp(gamma log m):
-  // the CPU loss is 2x faster, and m < 0 (targets outside [0, 1]) gives
-  // torch.pow's value rather than NaN. A constant on the CPU, as the kernels
+  // the CPU loss is 2x faster. A constant on the CPU, as the kernels
   // are compiled per flag value (a uniform select between small integer
   // powers made GCC unswitch the loop into unvectorised copies).
   static constexpr int kGammaTwo = 1;
@@ -340,8 +339,9 @@ struct SigmoidFocal {
     if (p.flags & kGammaTwo) {
       return T(2) * m;
     }
-    // Written so m = 0 gives 0 rather than 0 * inf.
-    return (p.b == T(0) || m <= T(0)) ? T(0) : p.b * mg / m;
+    // Written so m = 0 gives 0 rather than 0 * inf; m^gamma / m = m^(gamma - 1)
+    // also for m < 0 (soft targets outside [0, 1], where gamma is whole).
+    return (p.b == T(0) || m == T(0)) ? T(0) : p.b * mg / m;
   }
   template <typename T>
   static MFL_FN T alpha_t(T y, T alpha) {

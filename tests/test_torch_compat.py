@@ -138,3 +138,46 @@ def test_bce_with_logits_pos_weight_float32_matches_torch(rng):
     got, g = mx.value_and_grad(f)(mx.array(x))
     np.testing.assert_allclose(got.item(), want.item(), rtol=1e-6)
     np.testing.assert_allclose(np.array(g), tx.grad.numpy(), rtol=1e-5, atol=1e-9)
+
+
+def _torchvision_focal(x, y, alpha, gamma):
+    # torchvision.ops.sigmoid_focal_loss (torchvision is not installed here), in torch ops.
+    p = torch.sigmoid(x)
+    ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    p_t = p * y + (1 - p) * (1 - y)
+    loss = ce * ((1 - p_t) ** gamma)
+    return (alpha * y + (1 - alpha) * (1 - y)) * loss
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gamma", [2.0, 3.0, 1.0, 2.5])
+def test_sigmoid_focal_targets_outside_unit_interval_match_torch(gamma, dtype, rng):
+    """Targets outside [0, 1] make 1 - p_t negative: torch.pow gives the
+    power for a whole gamma (NaN for any other), so do both of our paths
+    (gamma == 2 multiplies, others use pow), values and gradients."""
+    x = (rng.standard_normal(64) * 3).astype(dtype)
+    y = rng.uniform(-1.0, 2.0, 64).astype(dtype)
+    tx = torch.tensor(x, requires_grad=True)
+    want = _torchvision_focal(tx, torch.tensor(y), 0.25, gamma)
+    want.sum().backward()
+    mx_dtype = mx.float32 if dtype == np.float32 else mx.float64
+    f = lambda a: mfl.sigmoid_focal_loss(a, to_mx(y, mx_dtype), alpha=0.25,  # noqa: E731
+                                         gamma=gamma)
+    got = f(to_mx(x, mx_dtype))
+    grad = mx.grad(lambda a: f(a).sum())(to_mx(x, mx_dtype))
+    assert got.dtype == mx_dtype
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    if gamma != int(gamma):
+        negative = (1 - (torch.sigmoid(tx) * torch.tensor(y) + (1 - torch.sigmoid(tx))
+                         * (1 - torch.tensor(y)))).detach().numpy() < 0
+        assert negative.any()
+        assert np.isnan(np.array(got)[negative]).all()
+        assert np.isnan(want.detach().numpy()[negative]).all()
+        keep = ~negative
+    else:
+        keep = np.ones(64, bool)
+    assert np.isfinite(np.array(got)[keep]).all()
+    np.testing.assert_allclose(np.array(got)[keep], want.detach().numpy()[keep], rtol=rtol,
+                               atol=1e-6 if dtype == np.float32 else 1e-13)
+    np.testing.assert_allclose(np.array(grad)[keep], tx.grad.numpy()[keep], rtol=10 * rtol,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
