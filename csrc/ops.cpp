@@ -229,8 +229,8 @@ mx::array sigmoid_focal_loss(const mx::array& inputs, const mx::array& targets, 
   check_same_shape(fn, i, t);
   check_param(fn, "alpha", alpha, alpha <= 1, "a number in [0, 1], or negative to disable it");
   check_param(fn, "gamma", gamma, gamma >= 0 && std::isfinite(gamma), "a finite number >= 0");
-  const int flags = gamma == 2 ? mfl::SigmoidFocal::kGammaTwo : 0;
-  return pointwise(fn, PointwiseKind::sigmoid_focal, {i, t}, {}, params(alpha, gamma, 0, flags),
+  return pointwise(fn, PointwiseKind::sigmoid_focal, {i, t}, {},
+                   params(alpha, gamma, 0, mfl::SigmoidFocal::focal_gamma_flags(gamma)),
                    reduction, s);
 }
 

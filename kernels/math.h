@@ -43,6 +43,15 @@ template <typename T>
 MFL_FN T clamp_(T x, T lo, T hi) {
   return x != x ? x : (x > hi ? hi : (x < lo ? lo : x));
 }
+// |a| with the sign of b (bit operations, no select).
+template <typename T>
+MFL_FN T copysign_(T a, T b) {
+#ifdef __METAL_VERSION__
+  return metal::copysign(a, b);
+#else
+  return std::copysign(a, b);
+#endif
+}
 // sign(0) == 0, as mlx.core.sign (and so the gradient of |x| at 0).
 template <typename T>
 MFL_FN T sign_(T x) {
@@ -92,26 +101,36 @@ MFL_FN float exp_(float x) {
   return x != x ? x : out;
 }
 
-// log(m 2^e) from f = m - 1, m in [sqrt(1/2), sqrt(2)): Cephes' logf
-// polynomial, with e ln 2 in two parts.
-MFL_FN float log_reduced_(float f, float e) {
+// x > 0 as m 2^e with m in [sqrt(1/2), sqrt(2)): f = m - 1 (exact) and e.
+// Subnormal x are scaled into the normal range first. Out-parameters: GCC 12
+// zero-fills a returned struct in memory and then does not vectorise the loop.
+MFL_FN void reduce_for_log_(float x, float& f, float& e) {
+  bool subnormal = x < 1.17549435e-38f;
+  uint32_t b = std::bit_cast<uint32_t>(subnormal ? x * 8388608.0f : x);
+  float exponent = static_cast<float>(static_cast<int32_t>((b >> 23) & 0xff) - 126) -
+      (subnormal ? 23.0f : 0.0f);
+  float m = std::bit_cast<float>((b & 0x007fffffu) | 0x3f000000u); // [0.5, 1)
+  bool low = m < 0.707106781186547524f;
+  f = low ? m + m - 1.0f : m - 1.0f;
+  e = low ? exponent - 1.0f : exponent;
+}
+
+// log(m 2^e) = 0.693359375 e + log_low_(f, e) for f = m - 1: Cephes' logf
+// polynomial, with e ln 2 in two parts (the first exact, as e has <= 9 bits).
+MFL_FN float log_low_(float f, float e) {
   float z = f * f;
   float y = ((((((((7.0376836292E-2f * f - 1.1514610310E-1f) * f + 1.1676998740E-1f) * f -
                  1.2420140846E-1f) * f + 1.4249322787E-1f) * f - 1.6668057665E-1f) * f +
               2.0000714765E-1f) * f - 2.4999993993E-1f) * f + 3.3333331174E-1f) * f * z;
-  return f + ((y + -2.12194440e-4f * e) + -0.5f * z) + 0.693359375f * e;
+  return f + ((y + -2.12194440e-4f * e) + -0.5f * z);
+}
+MFL_FN float log_reduced_(float f, float e) {
+  return log_low_(f, e) + 0.693359375f * e;
 }
 
 MFL_FN float log_(float x) {
-  bool subnormal = x < 1.17549435e-38f;
-  uint32_t b = std::bit_cast<uint32_t>(subnormal ? x * 8388608.0f : x);
-  // x = m 2^e with m in [sqrt(1/2), sqrt(2)), f = m - 1.
-  float e = static_cast<float>(static_cast<int32_t>((b >> 23) & 0xff) - 126) -
-      (subnormal ? 23.0f : 0.0f);
-  float m = std::bit_cast<float>((b & 0x007fffffu) | 0x3f000000u); // [0.5, 1)
-  bool low = m < 0.707106781186547524f;
-  e = low ? e - 1.0f : e;
-  float f = low ? m + m - 1.0f : m - 1.0f;
+  float f, e;
+  reduce_for_log_(x, f, e);
   float out = log_reduced_(f, e);
   const float inf = std::numeric_limits<float>::infinity();
   out = x == 0.0f ? -inf : out;
@@ -130,27 +149,26 @@ MFL_FN float tanh_(float x) {
   return a < 0.625f ? small : large;
 }
 
-// Whether y is a whole number, and an odd one, without calls or casts that
-// could overflow (every float of magnitude 2^23 or more is whole, 2^24 even).
-MFL_FN bool is_whole_(float y) {
-  const float two23 = 8388608.0f;
-  float a = y < 0.0f ? -y : y;
-  return a >= two23 || (a + two23) - two23 == a;
-}
-MFL_FN bool is_odd_(float y) {
-  float h = 0.5f * (y < 0.0f ? -y : y);
-  return is_whole_(y) && !is_whole_(h);
-}
-
-// x^y as C's pow for finite y: a negative x with a whole y gives +-|x|^y
-// (as Metal's pow and torch.pow), with any other y NaN.
+// x^y for y > 0 (the focal losses' gamma; they return 1 for gamma 0 themselves:
+// selects on the uniform y made GCC unswitch and not vectorise their loops);
+// negative x gives NaN. exp(y log x) with a
+// rounded product is off by |y log x| ulps (28 for a focal loss's gamma 1.5 at
+// x ~ 1e-7), so y log x is kept as hi + lo (log x's exact part e * 0.693359375
+// times y with an FMA for its error) and exp(hi + lo) = exp(hi) (1 + lo).
 MFL_FN float pow_(float x, float y) {
-  float a = x < 0.0f ? -x : x;
-  float out = exp_(y * log_(a));
-  out = a == 0.0f ? (y > 0.0f ? 0.0f : (y == 0.0f ? 1.0f : std::numeric_limits<float>::infinity()))
-                  : out;
-  float negative = is_whole_(y) ? (is_odd_(y) ? -out : out) : std::numeric_limits<float>::quiet_NaN();
-  return x < 0.0f ? negative : out;
+  const float inf = std::numeric_limits<float>::infinity();
+  float f, e;
+  reduce_for_log_(x, f, e);
+  float big = y * (0.693359375f * e);
+  float rest = std::fma(y, 0.693359375f * e, -big) + y * log_low_(f, e);
+  float hi = big + rest;
+  float lo = (big - hi) + rest; // exact: |big| >= |rest| unless e = 0, when big = 0
+  float p = exp_(hi);
+  float out = p == inf ? p : std::fma(p, lo, p);
+  out = x == 0.0f ? 0.0f : out;
+  out = x == inf ? inf : out;
+  out = x < 0.0f ? std::numeric_limits<float>::quiet_NaN() : out;
+  return x != x ? x : out;
 }
 #endif
 template <typename T>

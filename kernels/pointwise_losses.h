@@ -317,32 +317,52 @@ struct PoissonNll {
 //   ce = bce_with_logits(x, y),  m = 1 - p_t = p + y - 2 p y,  p = sigmoid(x),
 //   loss = alpha_t ce m^gamma,  alpha_t = alpha y + (1 - alpha)(1 - y).
 struct SigmoidFocal {
-  // flags: gamma is 2 (the default), so m^gamma is m m, not exp(gamma log m):
-  // the CPU loss is 2x faster. A constant on the CPU, as the kernels
-  // are compiled per flag value (a uniform select between small integer
-  // powers made GCC unswitch the loop into unvectorised copies).
+  // flags: how m = 1 - p_t is raised to gamma, classified once per call
+  // (focal_gamma_flags): gamma 2, the default, as m m (2-3x faster than
+  // pow); m < 0 (targets outside [0, 1]) as torch.pow, a real power for a
+  // whole gamma and NaN for any other. A constant on the CPU, where kernels
+  // are compiled per flag value: uniform selects on gamma inside the loop
+  // made GCC unswitch it into unvectorised copies.
+  static constexpr int kGammaFractional = 0;
   static constexpr int kGammaTwo = 1;
+  static constexpr int kGammaEven = 2; // whole and even, not 2
+  static constexpr int kGammaOdd = 3; // whole and odd
+  static constexpr int kGammaKinds = 4;
 
   template <typename T>
   static MFL_FN T modulator(T m, PointwiseParams<T> p) {
-    if (p.flags & kGammaTwo) {
+    if (p.flags == kGammaTwo) {
       return m * m;
     }
     // pow_ is evaluated unconditionally: GCC does not vectorise a loop whose
     // body calls it under a branch (the CPU loss was 9x slower).
-    const T power = pow_(m, p.b);
-    return p.b == T(0) ? T(1) : power;
+    // For m < 0, pow_ itself gives NaN; a whole gamma takes |m| and an odd one
+    // the sign back (a select on m < 0 here stopped GCC vectorising the loop).
+    const T power = pow_(p.flags == kGammaFractional ? m : abs_(m), p.b);
+    const T signed_power = p.flags == kGammaOdd ? copysign_(power, m) : power;
+    return p.b == T(0) ? T(1) : signed_power;
   }
   // d(m^gamma)/dm from mg = m^gamma.
   template <typename T>
   static MFL_FN T modulator_slope(T m, T mg, PointwiseParams<T> p) {
-    if (p.flags & kGammaTwo) {
+    if (p.flags == kGammaTwo) {
       return T(2) * m;
     }
     // Written so m = 0 gives 0 rather than 0 * inf; m^gamma / m = m^(gamma - 1)
     // also for m < 0 (soft targets outside [0, 1], where gamma is whole).
     return (p.b == T(0) || m == T(0)) ? T(0) : p.b * mg / m;
   }
+#ifndef __METAL_VERSION__
+  static int focal_gamma_flags(double gamma) {
+    if (gamma == 2) {
+      return kGammaTwo;
+    }
+    if (gamma != std::floor(gamma)) {
+      return kGammaFractional;
+    }
+    return std::fmod(gamma, 2.0) == 0 ? kGammaEven : kGammaOdd;
+  }
+#endif
   template <typename T>
   static MFL_FN T alpha_t(T y, T alpha) {
     return alpha >= T(0) ? alpha * y + (T(1) - alpha) * (T(1) - y) : T(1);

@@ -70,8 +70,17 @@ KERNEL_PARAMS = {
     "gaussian_nll_loss": lambda p: (p["eps"], 0.5 * ref.LOG_2PI if p["full"] else 0.0),
     "poisson_nll_loss": lambda p: (
         p.get("eps", 1e-8), 0.0, 0.0, int(p["log_input"]) | 2 * int(p["full"])),
-    "sigmoid_focal_loss": lambda p: (p["alpha"], p["gamma"], 0.0, int(p["gamma"] == 2.0)),
+    "sigmoid_focal_loss": lambda p: (p["alpha"], p["gamma"], 0.0, focal_gamma_flags(p["gamma"])),
 }
+
+
+def focal_gamma_flags(gamma: float) -> int:
+    # SigmoidFocal's flags, as focal_gamma_flags (kernels/pointwise_losses.h) sets them.
+    if gamma == 2.0:
+        return 1
+    if gamma != int(gamma):
+        return 0
+    return 2 if int(gamma) % 2 == 0 else 3
 
 
 def case_from_reference(name: str) -> Case:
@@ -102,10 +111,13 @@ EXTRA = [
     Case("bce_probs_weights_pos_weight", "bce_probs", 3, True, (),
          lambda x, y, pw, w: w * ref.ref_bce_probs(x, y, pw), _bce_sample(False)),
 ]
-# The focal loss's general power (the reference case has gamma 2, the flag's m m).
-EXTRA.append(Case("sigmoid_focal_gamma_1_5", "sigmoid_focal", 2, False, (0.25, 1.5, 0.0, 0),
-                  lambda x, y: ref.ref_sigmoid_focal(x, y, 0.25, 1.5),
-                  ref.POINTWISE["sigmoid_focal_loss"].sample))
+# The focal loss's other powers (the reference case has gamma 2, computed as m m).
+EXTRA += [
+    Case(f"sigmoid_focal_gamma_{g}", "sigmoid_focal", 2, False, (0.25, g, 0.0, focal_gamma_flags(g)),
+         lambda x, y, g=g: ref.ref_sigmoid_focal(x, y, 0.25, g),
+         ref.POINTWISE["sigmoid_focal_loss"].sample)
+    for g in (1.5, 3.0, 4.0)
+]
 CASES = [case_from_reference(n) for n in ref.POINTWISE] + EXTRA
 
 

@@ -150,7 +150,7 @@ def _torchvision_focal(x, y, alpha, gamma):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("gamma", [2.0, 3.0, 1.0, 2.5])
+@pytest.mark.parametrize("gamma", [2.0, 3.0, 1.0, 4.0, 2.5])
 def test_sigmoid_focal_targets_outside_unit_interval_match_torch(gamma, dtype, rng):
     """Targets outside [0, 1] make 1 - p_t negative: torch.pow gives the
     power for a whole gamma (NaN for any other), so do both of our paths

@@ -44,7 +44,7 @@ constexpr int kFlagValues = 0;
 template <>
 constexpr int kFlagValues<mfl::PoissonNll> = 4; // log_input x full
 template <>
-constexpr int kFlagValues<mfl::SigmoidFocal> = 2; // gamma == 2 or not
+constexpr int kFlagValues<mfl::SigmoidFocal> = mfl::SigmoidFocal::kGammaKinds;
 
 // The kernels of one loss for one dtype. NOps: operands read (a missing third
 // operand reads as 1, e.g. binary_cross_entropy without pos_weight); Weighted:
