@@ -196,6 +196,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("PyTorch is not installed: no torch column (pip install torch)", file=sys.stderr)
         config.torch = False
 
+    # Before the run: its commit is the code that was loaded, whatever the run writes.
+    environment = report.environment(config.device)
     started = time.time()
     load_before = _load_average()
     bw = bandwidth.measure(config.device, QUICK["bandwidth_repeats"] if args.quick else 5)
@@ -210,7 +212,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         progress.close()
 
-    result = dict(report.environment(config.device))
+    result = dict(environment)
     result["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started))
     result["seconds"] = round(time.time() - started, 1)
     # Other processes on the machine distort timings: the 1-minute load around the run.
