@@ -79,17 +79,22 @@ MFL_FN T pow_(T x, T y) {
 }
 
 #ifndef __METAL_VERSION__
+// ln 2 in two parts (Cody & Waite): the first has 9 significant bits, so its
+// product with an exponent or a rounded integer of up to 2^14 is exact.
+constexpr float kLn2Hi = 0.693359375f;
+constexpr float kLn2Lo = -2.12194440e-4f;
+
 // float exp, log, tanh and pow for the CPU written without calls or branches, so
 // loops over them vectorise (libm's are scalar calls). Cephes' polynomials
 // (S. Moshier); at most ~1 ulp from the correctly rounded result over the
-// whole range, with IEEE behaviour at 0, subnormals, inf and NaN.
+// whole range (pow: ~3 ulp), with IEEE behaviour at 0, subnormals, inf and NaN.
 MFL_FN float exp_(float x) {
   const float magic = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer
   float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
   float t = xc * 1.44269504088896341f + magic;
   float n = t - magic;
   int32_t ni = static_cast<int32_t>(std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(magic));
-  float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f; // x - n ln 2 in two parts
+  float r = (xc - n * kLn2Hi) - n * kLn2Lo; // x - n ln 2 in two parts
   float p = ((((1.9875691500E-4f * r + 1.3981999507E-3f) * r + 8.3333120521E-3f) * r +
               4.1665795894E-2f) * r + 1.6666665459E-1f) * r + 5.0000001201E-1f;
   p = p * (r * r) + r + 1.0f;
@@ -115,17 +120,17 @@ MFL_FN void reduce_for_log_(float x, float& f, float& e) {
   e = low ? exponent - 1.0f : exponent;
 }
 
-// log(m 2^e) = 0.693359375 e + log_low_(f, e) for f = m - 1: Cephes' logf
-// polynomial, with e ln 2 in two parts (the first exact, as e has <= 9 bits).
+// log(m 2^e) = kLn2Hi e + log_low_(f, e) for f = m - 1: Cephes' logf
+// polynomial, with e ln 2 in two parts (kLn2Hi e is exact).
 MFL_FN float log_low_(float f, float e) {
   float z = f * f;
   float y = ((((((((7.0376836292E-2f * f - 1.1514610310E-1f) * f + 1.1676998740E-1f) * f -
                  1.2420140846E-1f) * f + 1.4249322787E-1f) * f - 1.6668057665E-1f) * f +
               2.0000714765E-1f) * f - 2.4999993993E-1f) * f + 3.3333331174E-1f) * f * z;
-  return f + ((y + -2.12194440e-4f * e) + -0.5f * z);
+  return f + ((y + kLn2Lo * e) + -0.5f * z);
 }
 MFL_FN float log_reduced_(float f, float e) {
-  return log_low_(f, e) + 0.693359375f * e;
+  return log_low_(f, e) + kLn2Hi * e;
 }
 
 MFL_FN float log_(float x) {
@@ -149,18 +154,19 @@ MFL_FN float tanh_(float x) {
   return a < 0.625f ? small : large;
 }
 
-// x^y for y > 0 (the focal losses' gamma; they return 1 for gamma 0 themselves:
-// selects on the uniform y made GCC unswitch and not vectorise their loops);
-// negative x gives NaN. exp(y log x) with a
-// rounded product is off by |y log x| ulps (28 for a focal loss's gamma 1.5 at
-// x ~ 1e-7), so y log x is kept as hi + lo (log x's exact part e * 0.693359375
-// times y with an FMA for its error) and exp(hi + lo) = exp(hi) (1 + lo).
+// x^y for y > 0 (the focal losses' gamma: they return 1 for gamma 0 themselves,
+// as selects on the uniform y made GCC unswitch their loops and not vectorise
+// them); negative x gives NaN. exp(y log x) with a rounded product is off by
+// |y log x| ulps (28 for a focal loss's gamma 1.5 at x ~ 1e-7), so y log x is
+// kept as hi + lo (y times log x's exact part kLn2Hi e, with an FMA for the
+// product's error) and exp(hi + lo) = exp(hi) (1 + lo).
 MFL_FN float pow_(float x, float y) {
   const float inf = std::numeric_limits<float>::infinity();
   float f, e;
   reduce_for_log_(x, f, e);
-  float big = y * (0.693359375f * e);
-  float rest = std::fma(y, 0.693359375f * e, -big) + y * log_low_(f, e);
+  const float exact_part = kLn2Hi * e;
+  float big = y * exact_part;
+  float rest = std::fma(y, exact_part, -big) + y * log_low_(f, e);
   float hi = big + rest;
   float lo = (big - hi) + rest; // exact: |big| >= |rest| unless e = 0, when big = 0
   float p = exp_(hi);
