@@ -184,7 +184,7 @@ struct GaussianNll {
 template <typename T>
 MFL_FN T bce_with_logits(T x, T y, T w) {
   T shared = log1p_unit_(exp_(-abs_(x)));
-  return w * y * (max_(-x, T(0)) + shared) + (T(1) - y) * (max_(x, T(0)) + shared);
+  return w * y * (positive_part_(-x) + shared) + (T(1) - y) * (positive_part_(x) + shared);
 }
 
 struct BceLogits {
@@ -195,8 +195,8 @@ struct BceLogits {
   template <typename T>
   static MFL_FN PointwiseGrad<T> grad(T x, T y, T z, PointwiseParams<T>) {
     T shared = log1p_unit_(exp_(-abs_(x)));
-    T sp_pos = max_(x, T(0)) + shared; // softplus(x)
-    T sp_neg = max_(-x, T(0)) + shared; // softplus(-x)
+    T sp_pos = positive_part_(x) + shared; // softplus(x)
+    T sp_neg = positive_part_(-x) + shared; // softplus(-x)
     SigmoidPair<T> sig = sigmoid_pair_(x);
     T dx = (T(1) - y) * sig.pos - z * y * sig.neg;
     return {dx, z * sp_neg - sp_pos, y * sp_neg};
