@@ -303,7 +303,8 @@ def format_header(report: Dict) -> str:
             f"before/after: {load.get('before')}/{load.get('after')} (other processes "
             "distort timings)\n"
             f"times: median of {c['repeats']} runs after {c['warmup']} warm-up runs; IQR in ms; "
-            f"speedup = baseline median / fused median; vag = mx.value_and_grad\n"
+            f"speedup = baseline median / fused median; GB/s and % roofline: the fused "
+            f"best run, as the bandwidth's; vag = mx.value_and_grad\n"
             + (f"MLX cache limit (mx.set_cache_limit): {c['cache_limit_bytes'] / MB:.0f} MB\n"
                if c.get("cache_limit_bytes") else "")
             + format_bandwidth(report["bandwidth"]))
