@@ -25,13 +25,13 @@ def _grid() -> np.ndarray:
     return x.astype(np.float32)
 
 
-def test_softplus_within_2_ulp():
+def test_softplus_within_1_6_ulp():
     x = _grid()
     got = np.array(mfl.binary_cross_entropy(mx.array(x), mx.zeros(x.shape), reduction="none"))
     exact = np.logaddexp(0.0, x.astype(np.float64))
     tiny = exact < np.finfo(np.float32).tiny  # subnormal results: absolute spacing
-    assert np.max(np.abs(got[tiny] - exact[tiny])) <= 2 * 2.0**-149
-    assert np.max(_ulps(got[~tiny], exact[~tiny])) <= 2.0
+    assert np.max(np.abs(got[tiny] - exact[tiny])) <= 1.6 * 2.0**-149
+    assert np.max(_ulps(got[~tiny], exact[~tiny])) <= 1.6
 
 
 def test_sigmoid_within_3_ulp():
