@@ -31,9 +31,23 @@ mx::array pointwise(const char* fn, mfl::PointwiseKind kind, const std::vector<A
   }
   PointwiseSpec spec{kind, params, reduction, static_cast<int>(operands.size()),
                      weights.has_value()};
-  auto prim = std::make_shared<Pointwise>(mx::to_stream(s), spec);
-  auto out_shape = prim->output_shapes(inputs)[0];
-  return mx::array(out_shape, dtype, prim, inputs);
+  const mx::Stream stream = mx::to_stream(s);
+  // Under mx.grad, a CPU sum or mean can write its gradients in the forward's
+  // pass (see Pointwise): offer one for every input that depends on the
+  // traced primals (a tracer; also under vmap and compile, where nothing asks
+  // for them and they stay unwritten; MLX does not export in_grad_tracing).
+  std::vector<int> grad_inputs;
+  if (reduction != Reduction::None && stream.device == mx::Device::cpu) {
+    for (int i = 0; i < static_cast<int>(inputs.size()); ++i) {
+      if (inputs[i].is_tracer()) {
+        grad_inputs.push_back(i);
+      }
+    }
+  }
+  auto prim = std::make_shared<Pointwise>(stream, spec, grad_inputs);
+  return mx::array::make_arrays(prim->output_shapes(inputs),
+                                std::vector<mx::Dtype>(1 + grad_inputs.size(), dtype), prim,
+                                inputs)[0];
 }
 
 // An operand that stock MLX's formula first passes through a float function

@@ -2,7 +2,9 @@
 // The kernels are in csrc/cpu/pointwise.cpp and csrc/metal/pointwise.cpp.
 #include "primitives.h"
 
+#include <algorithm>
 #include <numeric>
+#include <string_view>
 
 #include "mlx/ops.h"
 
@@ -91,10 +93,31 @@ std::vector<mx::array> pointwise_grads(const mx::Stream& stream, const Pointwise
                                 std::make_shared<PointwiseVJP>(stream, spec, wrt), vjp_inputs);
 }
 
+// Whether `cotangent` is the constant 1 that mx.grad and mx.value_and_grad
+// seed (an evaluated float32 scalar, cast to the loss's dtype if that is
+// another): then the gradients for a unit cotangent are the gradients.
+// Anything else (e.g. the loss scaled before it is returned) is not looked
+// into.
+bool is_unit(const mx::array& cotangent) {
+  const mx::array* seed = &cotangent;
+  if (!seed->is_available() && seed->has_primitive() && seed->inputs().size() == 1 &&
+      std::string_view(seed->primitive().name()) == "AsType") {
+    seed = &seed->inputs()[0];
+  }
+  return seed->is_available() && seed->size() == 1 && seed->dtype() == mx::float32 &&
+      seed->item<float>() == 1.0f;
+}
+
 } // namespace
 
+bool Pointwise::wanted(int i) const {
+  return std::binary_search(wanted_.begin(), wanted_.end(), i);
+}
+
 std::vector<mx::Shape> Pointwise::output_shapes(const std::vector<mx::array>& inputs) {
-  return {loss_shape(spec_, inputs[0])};
+  std::vector<mx::Shape> shapes{loss_shape(spec_, inputs[0])};
+  shapes.resize(1 + grad_inputs_.size(), inputs[0].shape());
+  return shapes;
 }
 
 const char* Pointwise::name() const {
@@ -102,19 +125,57 @@ const char* Pointwise::name() const {
 }
 
 bool Pointwise::is_equivalent(const mx::Primitive& other) const {
-  return spec_ == static_cast<const Pointwise&>(other).spec_;
+  const auto& o = static_cast<const Pointwise&>(other);
+  return spec_ == o.spec_ && grad_inputs_ == o.grad_inputs_ && wanted_ == o.wanted_;
 }
 
 std::vector<mx::array> Pointwise::vjp(const std::vector<mx::array>& primals,
                                       const std::vector<mx::array>& cotangents,
                                       const std::vector<int>& argnums,
-                                      const std::vector<mx::array>&) {
-  return pointwise_grads(stream(), spec_, primals, cotangents[0], argnums);
+                                      const std::vector<mx::array>& outputs) {
+  // The forward's own gradient outputs, if it has them for every argnum, has
+  // not run, and the cotangent is 1; else the VJP primitive (a second pass).
+  std::vector<mx::array> stored;
+  if (outputs[0].status() == mx::array::Status::unscheduled && is_unit(cotangents[0])) {
+    for (int i : argnums) {
+      auto at = std::find(grad_inputs_.begin(), grad_inputs_.end(), i);
+      if (at == grad_inputs_.end()) {
+        break;
+      }
+      stored.push_back(outputs[1 + (at - grad_inputs_.begin())]);
+    }
+  }
+  if (stored.size() != argnums.size()) {
+    return pointwise_grads(stream(), spec_, primals, cotangents[0], argnums);
+  }
+  for (int i : argnums) {
+    if (!wanted(i)) {
+      wanted_.insert(std::upper_bound(wanted_.begin(), wanted_.end(), i), i);
+    }
+  }
+  return stored;
 }
 
 std::vector<mx::array> Pointwise::jvp(const std::vector<mx::array>& primals,
                                       const std::vector<mx::array>& tangents,
                                       const std::vector<int>& argnums) {
+  // The gradient outputs' tangents would be second derivatives. Before vjp
+  // has handed them out nothing can use them (zeros); after, refuse.
+  if (!wanted_.empty()) {
+    throw std::invalid_argument(
+        "mlx_fused_losses: forward-mode derivatives of a pointwise loss's gradient "
+        "(second derivatives) are not supported");
+  }
+  std::vector<mx::array> out{jvp_of_loss(primals, tangents, argnums)};
+  for (size_t k = 0; k < grad_inputs_.size(); ++k) {
+    out.push_back(mx::zeros_like(primals[0], stream()));
+  }
+  return out;
+}
+
+mx::array Pointwise::jvp_of_loss(const std::vector<mx::array>& primals,
+                                 const std::vector<mx::array>& tangents,
+                                 const std::vector<int>& argnums) {
   // d loss = sum over inputs of (d loss / d input) * tangent, reduced like the loss.
   auto unit = mx::ones(loss_shape(spec_, primals[0]), primals[0].dtype(), stream());
   auto grads = pointwise_grads(stream(), spec_, primals, unit, argnums);
@@ -123,11 +184,11 @@ std::vector<mx::array> Pointwise::jvp(const std::vector<mx::array>& primals,
     total = mx::add(total, mx::multiply(grads[i], tangents[i], stream()), stream());
   }
   if (spec_.reduction == Reduction::None) {
-    return {total};
+    return total;
   }
   std::vector<int> reduced(primals[0].ndim() - spec_.batch_ndim);
   std::iota(reduced.begin(), reduced.end(), spec_.batch_ndim);
-  return {mx::sum(total, reduced, false, stream())};
+  return mx::sum(total, reduced, false, stream());
 }
 
 std::pair<std::vector<mx::array>, std::vector<int>> Pointwise::vmap(
@@ -135,9 +196,11 @@ std::pair<std::vector<mx::array>, std::vector<int>> Pointwise::vmap(
   auto batched = batch_front(stream(), inputs, axes);
   PointwiseSpec spec = spec_;
   spec.batch_ndim += 1;
-  auto out = mx::array(loss_shape(spec, batched[0]), batched[0].dtype(),
-                       std::make_shared<Pointwise>(stream(), spec), batched);
-  return {{out}, {0}};
+  auto prim = std::make_shared<Pointwise>(stream(), spec, grad_inputs_, wanted_);
+  auto outs = mx::array::make_arrays(
+      prim->output_shapes(batched),
+      std::vector<mx::Dtype>(1 + grad_inputs_.size(), batched[0].dtype()), prim, batched);
+  return {outs, std::vector<int>(outs.size(), 0)};
 }
 
 std::vector<mx::Shape> PointwiseVJP::output_shapes(const std::vector<mx::array>& inputs) {

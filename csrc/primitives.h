@@ -33,11 +33,22 @@ struct PointwiseSpec {
   const char* loss_name() const;
 };
 
-// Forward: one output, the per-element loss (reduction None) or its per-batch
-// sum or mean (a scalar unless vmapped), in the inputs' dtype.
+// Forward: the per-element loss (reduction None) or its per-batch sum or mean
+// (a scalar unless vmapped), in the inputs' dtype.
+//
+// Built under mx.grad on the CPU (a sum or mean), it also has one output per
+// input in `grad_inputs` (the inputs that depend on the traced primals): that
+// input's gradient for a unit cotangent. vjp hands these out when the
+// cotangent is the constant 1 of mx.grad / mx.value_and_grad and the forward
+// has not run yet, and marks them wanted; the forward then writes the wanted
+// gradients in the same pass over the inputs (one read of them instead of
+// two), and leaves the others a broadcast zero (nothing else can reach them).
 class Pointwise : public mx::Primitive {
  public:
-  Pointwise(mx::Stream stream, PointwiseSpec spec) : mx::Primitive(stream), spec_(spec) {}
+  Pointwise(mx::Stream stream, PointwiseSpec spec, std::vector<int> grad_inputs = {},
+            std::vector<int> wanted = {})
+      : mx::Primitive(stream), spec_(spec), grad_inputs_(std::move(grad_inputs)),
+        wanted_(std::move(wanted)) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override;
   void eval_gpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override;
@@ -56,9 +67,19 @@ class Pointwise : public mx::Primitive {
   const PointwiseSpec& spec() const {
     return spec_;
   }
+  const std::vector<int>& grad_inputs() const {
+    return grad_inputs_;
+  }
+  // Whether the gradient of input `i` (one of grad_inputs) is to be written.
+  bool wanted(int i) const;
 
  private:
+  mx::array jvp_of_loss(const std::vector<mx::array>& primals,
+                        const std::vector<mx::array>& tangents, const std::vector<int>& argnums);
+
   PointwiseSpec spec_;
+  std::vector<int> grad_inputs_;
+  std::vector<int> wanted_; // sorted subset of grad_inputs_, set by vjp
 };
 
 // Backward: inputs are the forward's inputs, then the cotangent broadcast to

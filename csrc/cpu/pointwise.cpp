@@ -1,5 +1,7 @@
 // eval_cpu of the pointwise primitives: allocate, then run the kernels of
 // csrc/cpu/pointwise_kernels.h (instantiated per dtype) on the CPU stream.
+#include <cstring>
+
 #include "mlx/backend/cpu/encoder.h"
 
 #include "cpu/memory.h"
@@ -9,8 +11,8 @@ namespace mlx_fused_losses {
 
 namespace cpu {
 template <typename T>
-void pointwise_forward(const std::vector<mx::array>& inputs, mx::array& out,
-                       const PointwiseSpec& spec);
+void pointwise_forward(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs,
+                       const PointwiseSpec& spec, const std::vector<int>& grads_of);
 template <typename T>
 void pointwise_backward(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs,
                         const PointwiseSpec& spec, const std::vector<int>& wrt);
@@ -35,19 +37,43 @@ void with_float_type(mx::Dtype dtype, Fn&& fn) {
   }
 }
 
+// A zero of `out`'s shape in one element (stride 0 everywhere), for a
+// gradient output nothing asked for.
+void set_broadcast_zero(mx::array& out) {
+  auto data = mx::allocator::malloc(out.itemsize());
+  std::memset(data.buffer().raw_ptr(), 0, out.itemsize());
+  mx::array::Flags flags{};
+  flags.contiguous = out.size() <= 1;
+  flags.row_contiguous = flags.col_contiguous = flags.contiguous;
+  out.set_data(std::move(data), 1, mx::Strides(out.ndim(), 0), flags);
+}
+
 } // namespace
 
 void Pointwise::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
-  auto& out = outputs[0];
-  out.set_data(cpu::malloc_output(out.nbytes()));
   auto& encoder = mx::cpu::get_command_encoder(stream());
   for (const auto& in : inputs) {
     encoder.set_input_array(in);
   }
-  encoder.set_output_array(out);
-  encoder.dispatch([inputs, out, spec = spec_]() mutable {
+  // outputs[0] is the loss; outputs[1 + k] the gradient of input
+  // grad_inputs_[k], written (as grads_of) only if vjp wanted it.
+  std::vector<mx::array> written{outputs[0]};
+  std::vector<int> grads_of;
+  for (size_t k = 0; k < grad_inputs_.size(); ++k) {
+    if (wanted(grad_inputs_[k])) {
+      written.push_back(outputs[1 + k]);
+      grads_of.push_back(grad_inputs_[k]);
+    } else {
+      set_broadcast_zero(outputs[1 + k]);
+    }
+  }
+  for (auto& out : written) {
+    out.set_data(cpu::malloc_output(out.nbytes()));
+    encoder.set_output_array(out);
+  }
+  encoder.dispatch([inputs, written, spec = spec_, grads_of]() mutable {
     with_float_type(inputs[0].dtype(), [&]<typename T>(T) {
-      cpu::pointwise_forward<T>(inputs, out, spec);
+      cpu::pointwise_forward<T>(inputs, written, spec, grads_of);
     });
   });
 }

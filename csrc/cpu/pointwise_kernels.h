@@ -233,6 +233,27 @@ struct Kernels {
     }
   }
 
+  // Sum of the loss over a run and, into grads[k] (where not null), the
+  // gradients for a unit cotangent: in chunks small enough that the gradient
+  // pass reads the inputs from L1, not memory, after the sum has.
+  static double sum_and_grads_run(const Ptrs& p, const Offsets& st, int64_t n, const Params& prm,
+                                  A scale, const std::array<T*, kMaxStrided>& grads) {
+    static const T one = T(1); // the cotangent, at stride 0
+    double total = 0;
+    for (int64_t c = 0; c < n; c += kChunk) {
+      const int64_t m = std::min(kChunk, n - c);
+      Ptrs q = p;
+      std::array<T*, kMaxStrided> out{};
+      for (int k = 0; k < kInputs; ++k) {
+        q[k] += c * st[k];
+        out[k] = grads[k] ? grads[k] + c : nullptr;
+      }
+      total += sum_run(q, st, m, prm);
+      grad_run(q, st, &one, 0, m, prm, scale, out);
+    }
+    return total;
+  }
+
   static std::vector<const T*> data(const std::vector<mx::array>& inputs) {
     std::vector<const T*> base;
     for (const auto& a : inputs) {
@@ -241,13 +262,20 @@ struct Kernels {
     return base;
   }
 
-  static void forward(const std::vector<mx::array>& inputs, mx::array& out,
-                      const PointwiseSpec& spec) {
+  // outputs: the loss, then the gradient (for a unit cotangent) of each input
+  // in grads_of, written in the same pass (sum and mean only).
+  static void forward(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs,
+                      const PointwiseSpec& spec, const std::vector<int>& grads_of) {
     const Params prm{A(spec.params.a), A(spec.params.b), A(spec.params.c), spec.params.flags};
     const auto layout = cpu::make_layout(inputs);
     const auto base = data(inputs);
     const int64_t size = inputs[0].size();
+    mx::array& out = outputs[0];
     T* dst = out.data<T>();
+    std::array<T*, kMaxStrided> grad_base{};
+    for (size_t k = 0; k < grads_of.size(); ++k) {
+      grad_base[grads_of[k]] = outputs[1 + k].template data<T>();
+    }
 
     if (spec.reduction == Reduction::None) {
       const int64_t n_blocks = (size + kBlock - 1) / kBlock;
@@ -272,6 +300,7 @@ struct Kernels {
       return;
     }
     const int64_t blocks_per_row = (inner + kBlock - 1) / kBlock;
+    const double scale = spec.reduction == Reduction::Mean ? 1.0 / double(inner) : 1.0;
     std::vector<double> partial(batch * blocks_per_row);
     cpu::parallel_for(batch * blocks_per_row, size, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
@@ -280,13 +309,21 @@ struct Kernels {
         const int64_t end = std::min((row + 1) * inner, begin + kBlock);
         double s = 0;
         cpu::for_each_run(layout, begin, end,
-                          [&](int64_t, const Offsets& off, const Offsets& st, int64_t len) {
-                            s += sum_run(at(base, off, kInputs), st, len, prm);
+                          [&](int64_t i, const Offsets& off, const Offsets& st, int64_t len) {
+                            if (grads_of.empty()) {
+                              s += sum_run(at(base, off, kInputs), st, len, prm);
+                              return;
+                            }
+                            std::array<T*, kMaxStrided> grads{};
+                            for (int k : grads_of) {
+                              grads[k] = grad_base[k] + i;
+                            }
+                            s += sum_and_grads_run(at(base, off, kInputs), st, len, prm, A(scale),
+                                                   grads);
                           });
         partial[t] = s;
       }
     });
-    const double scale = spec.reduction == Reduction::Mean ? 1.0 / double(inner) : 1.0;
     for (int64_t b = 0; b < batch; ++b) {
       double s = 0;
       for (int64_t k = 0; k < blocks_per_row; ++k) {
@@ -363,10 +400,11 @@ void dispatch(const PointwiseSpec& spec, Fn&& fn) {
 
 // Entry points, one explicit instantiation per dtype.
 template <typename T>
-void pointwise_forward(const std::vector<mx::array>& inputs, mx::array& out,
-                       const PointwiseSpec& spec) {
+void pointwise_forward(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs,
+                       const PointwiseSpec& spec, const std::vector<int>& grads_of) {
   pointwise_detail::dispatch(spec, [&]<class Loss, int NOps, bool Weighted, int Flags>() {
-    pointwise_detail::Kernels<Loss, NOps, Weighted, T, Flags>::forward(inputs, out, spec);
+    pointwise_detail::Kernels<Loss, NOps, Weighted, T, Flags>::forward(inputs, outputs, spec,
+                                                                       grads_of);
   });
 }
 
