@@ -133,6 +133,14 @@ std::vector<mx::array> Pointwise::vjp(const std::vector<mx::array>& primals,
                                       const std::vector<mx::array>& cotangents,
                                       const std::vector<int>& argnums,
                                       const std::vector<mx::array>& outputs) {
+  // Once vjp has handed out the gradient outputs, a second vjp of this
+  // forward differentiates through them (mx.grad of mx.grad): refuse rather
+  // than ignore their cotangents.
+  if (!wanted_.empty()) {
+    throw std::invalid_argument(
+        "mlx_fused_losses: the gradient of a pointwise loss's gradient (second "
+        "derivatives) is not supported");
+  }
   // The forward's own gradient outputs, if it has them for every argnum, has
   // not run, and the cotangent is 1; else the VJP primitive (a second pass).
   std::vector<mx::array> stored;

@@ -36,9 +36,9 @@ struct PointwiseSpec {
 // Forward: the per-element loss (reduction None) or its per-batch sum or mean
 // (a scalar unless vmapped), in the inputs' dtype.
 //
-// Built under mx.grad on the CPU (a sum or mean), it also has one output per
-// input in `grad_inputs` (the inputs that depend on the traced primals): that
-// input's gradient for a unit cotangent. vjp hands these out when the
+// A CPU sum or mean built on tracers (under mx.grad, and also vmap or
+// compile) also has one output per input in `grad_inputs` (the tracers):
+// that input's gradient for a unit cotangent. vjp hands these out when the
 // cotangent is the constant 1 of mx.grad / mx.value_and_grad and the forward
 // has not run yet, and marks them wanted; the forward then writes the wanted
 // gradients in the same pass over the inputs (one read of them instead of
