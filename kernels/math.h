@@ -297,15 +297,9 @@ MFL_FN float log1p_difference_(float x, float y) {
 }
 #endif
 
-// log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)).
-template <typename T>
-MFL_FN T softplus_(T x) {
-  return positive_part_(x) + log1p_unit_(exp_(-abs_(x)));
-}
-
 // sigmoid(x) = 1 / (1 + exp(-x)) and sigmoid(-x), without overflow on either
-// side, from one exp and one division (GCC does not see that two sigmoid_
-// calls share them: the BCE gradient took 2.6x as long).
+// side, from one exp and one division (GCC does not see that two separate
+// sigmoids share them: the BCE gradient took 2.6x as long).
 template <typename T>
 struct SigmoidPair {
   T pos; // sigmoid(x)
@@ -317,10 +311,6 @@ MFL_FN SigmoidPair<T> sigmoid_pair_(T x) {
   T s = T(1) / (T(1) + e);
   T es = e * s;
   return {x >= T(0) ? s : es, x >= T(0) ? es : s};
-}
-template <typename T>
-MFL_FN T sigmoid_(T x) {
-  return sigmoid_pair_(x).pos;
 }
 
 } // namespace mfl

@@ -274,7 +274,8 @@ struct Mape {
 };
 
 // Mean squared logarithmic error: (log1p(x) - log1p(y))^2, x, y > -1; the
-// difference as one log (log1p_difference_), exact to a few ulp when x ~ y.
+// difference by log1p_difference_ (on the CPU one log, exact to a few ulp
+// when x ~ y).
 struct Msle {
   template <typename T>
   static MFL_FN T value(T x, T y, T, PointwiseParams<T>) {
