@@ -44,10 +44,7 @@ mx::array pointwise(const char* fn, mfl::PointwiseKind kind, const std::vector<A
       }
     }
   }
-  auto prim = std::make_shared<Pointwise>(stream, spec, grad_inputs);
-  return mx::array::make_arrays(prim->output_shapes(inputs),
-                                std::vector<mx::Dtype>(1 + grad_inputs.size(), dtype), prim,
-                                inputs)[0];
+  return pointwise_outputs(std::make_shared<Pointwise>(stream, spec, grad_inputs), inputs)[0];
 }
 
 // An operand that stock MLX's formula first passes through a float function

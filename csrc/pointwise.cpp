@@ -110,6 +110,13 @@ bool is_unit(const mx::array& cotangent) {
 
 } // namespace
 
+std::vector<mx::array> pointwise_outputs(std::shared_ptr<Pointwise> prim,
+                                         const std::vector<mx::array>& inputs) {
+  auto shapes = prim->output_shapes(inputs);
+  std::vector<mx::Dtype> dtypes(shapes.size(), inputs[0].dtype());
+  return mx::array::make_arrays(std::move(shapes), dtypes, std::move(prim), inputs);
+}
+
 bool Pointwise::wanted(int i) const {
   return std::binary_search(wanted_.begin(), wanted_.end(), i);
 }
@@ -204,10 +211,8 @@ std::pair<std::vector<mx::array>, std::vector<int>> Pointwise::vmap(
   auto batched = batch_front(stream(), inputs, axes);
   PointwiseSpec spec = spec_;
   spec.batch_ndim += 1;
-  auto prim = std::make_shared<Pointwise>(stream(), spec, grad_inputs_, wanted_);
-  auto outs = mx::array::make_arrays(
-      prim->output_shapes(batched),
-      std::vector<mx::Dtype>(1 + grad_inputs_.size(), batched[0].dtype()), prim, batched);
+  auto outs = pointwise_outputs(
+      std::make_shared<Pointwise>(stream(), spec, grad_inputs_, wanted_), batched);
   return {outs, std::vector<int>(outs.size(), 0)};
 }
 

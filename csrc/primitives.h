@@ -110,6 +110,11 @@ class PointwiseVJP : public mx::Primitive {
   std::vector<int> wrt_;
 };
 
+// The outputs of a Pointwise forward over `inputs` (one floating dtype): the
+// loss, then its gradient outputs.
+std::vector<mx::array> pointwise_outputs(std::shared_ptr<Pointwise> prim,
+                                         const std::vector<mx::array>& inputs);
+
 // Number of elements each batch entry reduces over (the product of the axes
 // from batch_ndim on).
 int64_t reduced_size(const mx::array& input, int batch_ndim);

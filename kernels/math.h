@@ -274,11 +274,15 @@ MFL_FN T log1p_difference_(T x, T y) {
 // order. u and v are first scaled by 2^-64 when above 2^64 (exactly), so q
 // neither overflows nor underflows; 0, negative, inf and NaN operands give
 // log q's -inf / NaN / inf, and drop the correction.
+// The exact rounding error of u = 1 + x, for any x (Knuth's two-sum).
+MFL_FN float one_plus_error_(float x, float u) {
+  return (1.0f - (u - (u - 1.0f))) + (x - (u - 1.0f));
+}
 MFL_FN float log1p_difference_(float x, float y) {
   float u = 1.0f + x;
   float v = 1.0f + y;
-  float c = (1.0f - (u - (u - 1.0f))) + (x - (u - 1.0f));
-  float d = (1.0f - (v - (v - 1.0f))) + (y - (v - 1.0f));
+  float c = one_plus_error_(x, u);
+  float d = one_plus_error_(y, v);
   const float big = 18446744073709551616.0f; // 2^64
   const float small = 5.42101086242752217e-20f; // 2^-64
   float su = u > big ? small : 1.0f;
@@ -290,7 +294,7 @@ MFL_FN float log1p_difference_(float x, float y) {
   float q = u / v;
   float r = std::fma(-q, v, u);
   float correction = (r + c - q * d) / u;
-  correction = correction != correction ? 0.0f : correction;
+  correction = isnan_(correction) ? 0.0f : correction;
   // u / v = (u' / v') (sv / su): log(sv / su) = 64 ln 2 times -1, 0 or 1.
   float scaled = (su < 1.0f ? 1.0f : 0.0f) - (sv < 1.0f ? 1.0f : 0.0f);
   return (log_(q) + correction) + scaled * 44.3614195558364998f;
