@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import mlx_fused_losses as mfl
+from reference import POINTWISE, ref_sigmoid_focal
 
 N = 32 * 1024 * 1024
 
@@ -59,16 +60,9 @@ def test_sigmoid_focal_keeps_digits_for_confident_predictions():
     y = np.concatenate([np.ones(2001), np.zeros(2001)])
     x32, y32 = x.astype(np.float32), y.astype(np.float32)
     xd, yd = x32.astype(np.float64), y32.astype(np.float64)
-
-    def focal(x, y, sigmoid, one):  # torchvision's formula, gamma 2, alpha 0.25
-        p = sigmoid(x)
-        ce = np.logaddexp(0, x) - x * y
-        m = one - (p * y + (one - p) * (one - y))
-        return (0.25 * y + 0.75 * (one - y)) * ce * m * m
-
-    want = focal(xd, yd, lambda t: 1 / (1 + np.exp(-t)), 1.0)
-    torch_like = focal(x32, y32, lambda t: np.float32(1) / (np.float32(1) + np.exp(-t)),
-                       np.float32(1))
+    want = ref_sigmoid_focal(xd, yd)
+    torch_like = ref_sigmoid_focal(x32, y32)  # torchvision's formula, in float32
+    assert torch_like.dtype == np.float32
     assert np.max(np.abs(torch_like / want - 1)) > 1e-4  # the test can tell
     got = mfl.sigmoid_focal_loss(mx.array(x32), mx.array(y32))
     np.testing.assert_allclose(np.array(got), want, rtol=1e-5)
@@ -94,11 +88,12 @@ def test_msle_keeps_digits_when_predictions_are_close():
                      [3e38, 3.3e38], [-1, 0], [5, -1], [np.inf, 0], [0, np.inf]], np.float32)
     x, y = np.concatenate([x, ends[:, 0]]), np.concatenate([y, ends[:, 1]])
     xd, yd = x.astype(np.float64), y.astype(np.float64)
+    msle = POINTWISE["msle_loss"].ref
     with np.errstate(all="ignore"):
-        e = np.log1p(xd) - np.log1p(yd)
-        want, want_dx = e * e, 2 * e / (1 + xd)
+        want, want_dx = msle(xd, yd), 2 * (np.log1p(xd) - np.log1p(yd)) / (1 + xd)
     close = slice(0, 30_000)
-    two_logs = (np.log1p(x[close]) - np.log1p(y[close])) ** 2  # float32, the textbook way
+    two_logs = msle(x[close], y[close])  # the textbook way, in float32
+    assert two_logs.dtype == np.float32
     with np.errstate(all="ignore"):
         assert np.nanmax(np.abs(two_logs / want[close] - 1)) > 0.1  # the test can tell
     got = np.array(mfl.msle_loss(mx.array(x), mx.array(y), reduction="none"))
