@@ -67,6 +67,11 @@ template <typename T>
 MFL_FN T exp_(T x) {
   return MFL_MATH::exp(x);
 }
+// exp(x) for x <= 0 (or NaN): a faster float exp_ on the CPU.
+template <typename T>
+MFL_FN T exp_nonpositive_(T x) {
+  return MFL_MATH::exp(x);
+}
 template <typename T>
 MFL_FN T log_(T x) {
   return MFL_MATH::log(x);
@@ -94,25 +99,46 @@ constexpr float kLn2Lo = -2.12194440e-4f;
 // loops over them vectorise (libm's are scalar calls). Cephes' polynomials
 // (S. Moshier); at most ~1 ulp from the correctly rounded result over the
 // whole range (pow: ~3 ulp), with IEEE behaviour at 0, subnormals, inf and NaN.
-MFL_FN float exp_(float x) {
+// x = n ln 2 + r with n rounded to an integer (returned in ni) and r in
+// [-ln2/2, ln2/2]; a NaN x gives a NaN r, which carries through exp_poly_.
+MFL_FN float exp_split_(float x, int32_t& ni) {
   const float magic = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer
+  float t = x * 1.44269504088896341f + magic;
+  float n = t - magic;
+  ni = static_cast<int32_t>(std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(magic));
+  return (x - n * kLn2Hi) - n * kLn2Lo; // x - n ln 2 in two parts
+}
+// exp(r) for r from exp_split_ (Cephes' expf polynomial).
+MFL_FN float exp_poly_(float r) {
+  float p = ((((1.9875691500E-4f * r + 1.3981999507E-3f) * r + 8.3333120521E-3f) * r +
+              4.1665795894E-2f) * r + 1.6666665459E-1f) * r + 5.0000001201E-1f;
+  return p * (r * r) + r + 1.0f;
+}
+MFL_FN float exp_(float x) {
   // x limited to [-104, 89] in the form of vminps / vmaxps, which return
   // their second operand for a NaN: a NaN x stays NaN and propagates to the
   // result through p, with no select at the end.
   float below = 89.0f < x ? 89.0f : x;
   float xc = -104.0f > below ? -104.0f : below;
-  float t = xc * 1.44269504088896341f + magic;
-  float n = t - magic;
-  int32_t ni = static_cast<int32_t>(std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(magic));
-  float r = (xc - n * kLn2Hi) - n * kLn2Lo; // x - n ln 2 in two parts
-  float p = ((((1.9875691500E-4f * r + 1.3981999507E-3f) * r + 8.3333120521E-3f) * r +
-              4.1665795894E-2f) * r + 1.6666665459E-1f) * r + 5.0000001201E-1f;
-  p = p * (r * r) + r + 1.0f;
+  int32_t ni;
+  float p = exp_poly_(exp_split_(xc, ni));
   // 2^n as two factors, so n in [-150, 128] reaches subnormals and inf.
   int32_t n1 = ni >> 1;
   float s1 = std::bit_cast<float>(static_cast<uint32_t>(n1 + 127) << 23);
   float s2 = std::bit_cast<float>(static_cast<uint32_t>(ni - n1 + 127) << 23);
   return p * s1 * s2;
+}
+// exp_ for the x <= 0 of softplus and sigmoids (exp(-|x|)), the same results
+// from 10-13 fewer instructions per 16 elements in their loops: n is in
+// [-150, 0], so p 2^(n + 25) is exact and normal and its product with 2^-25
+// rounds once, as p s1 s2 does. A positive x is taken as 0.
+MFL_FN float exp_nonpositive_(float x) {
+  float above = 0.0f < x ? 0.0f : x;
+  float xc = -104.0f > above ? -104.0f : above;
+  int32_t ni;
+  float p = exp_poly_(exp_split_(xc, ni));
+  float s = std::bit_cast<float>(static_cast<uint32_t>(ni + (25 + 127)) << 23);
+  return (p * s) * 2.98023223876953125e-8f; // 2^-25
 }
 
 // x > 0 as m 2^e with m in [sqrt(1/2), sqrt(2)): f = m - 1 (exact) and e.
@@ -311,7 +337,7 @@ struct SigmoidPair {
 };
 template <typename T>
 MFL_FN SigmoidPair<T> sigmoid_pair_(T x) {
-  T e = exp_(-abs_(x));
+  T e = exp_nonpositive_(-abs_(x));
   T s = T(1) / (T(1) + e);
   T es = e * s;
   return {x >= T(0) ? s : es, x >= T(0) ? es : s};

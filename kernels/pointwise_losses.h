@@ -104,7 +104,7 @@ struct LogCosh {
     T sinh_t = t * (T(1) + t2 * T(1.0 / 6) * (T(1) + t2 * T(1.0 / 20) * (T(1) + t2 * T(1.0 / 42) *
         (T(1) + t2 * T(1.0 / 72) * (T(1) + t2 * T(1.0 / 110) * (T(1) + t2 * T(1.0 / 156)))))));
     bool small = a < T(1);
-    T l = log1p_unit_(small ? T(2) * sinh_t * sinh_t : exp_(T(-2) * a));
+    T l = log1p_unit_(small ? T(2) * sinh_t * sinh_t : exp_nonpositive_(T(-2) * a));
     return small ? l : a + l - T(0.693147180559945309417232121458176568);
   }
   template <typename T>
@@ -183,7 +183,7 @@ struct GaussianNll {
 // softplus(x) - x y cancels for confident predictions).
 template <typename T>
 MFL_FN T bce_with_logits(T x, T y, T w) {
-  T shared = log1p_unit_(exp_(-abs_(x)));
+  T shared = log1p_unit_(exp_nonpositive_(-abs_(x)));
   return w * y * (positive_part_(-x) + shared) + (T(1) - y) * (positive_part_(x) + shared);
 }
 
@@ -194,7 +194,7 @@ struct BceLogits {
   }
   template <typename T>
   static MFL_FN PointwiseGrad<T> grad(T x, T y, T z, PointwiseParams<T>) {
-    T shared = log1p_unit_(exp_(-abs_(x)));
+    T shared = log1p_unit_(exp_nonpositive_(-abs_(x)));
     T sp_pos = positive_part_(x) + shared; // softplus(x)
     T sp_neg = positive_part_(-x) + shared; // softplus(-x)
     SigmoidPair<T> sig = sigmoid_pair_(x);
