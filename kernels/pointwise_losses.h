@@ -183,7 +183,7 @@ struct GaussianNll {
 // softplus(x) - x y cancels for confident predictions).
 template <typename T>
 MFL_FN T bce_with_logits(T x, T y, T w) {
-  T shared = log1p_unit_(exp_nonpositive_(-abs_(x)));
+  T shared = log1p_unit_(exp_nonpositive_(neg_abs_(x)));
   return w * y * (positive_part_(-x) + shared) + (T(1) - y) * (positive_part_(x) + shared);
 }
 
@@ -194,7 +194,7 @@ struct BceLogits {
   }
   template <typename T>
   static MFL_FN PointwiseGrad<T> grad(T x, T y, T z, PointwiseParams<T>) {
-    T shared = log1p_unit_(exp_nonpositive_(-abs_(x)));
+    T shared = log1p_unit_(exp_nonpositive_(neg_abs_(x)));
     T sp_pos = positive_part_(x) + shared; // softplus(x)
     T sp_neg = positive_part_(-x) + shared; // softplus(-x)
     SigmoidPair<T> sig = sigmoid_pair_(x);
