@@ -88,14 +88,18 @@ std::vector<double> copy(const mx::array& a, int repeats) {
   const int64_t n = static_cast<int64_t>(a.size());
   const int64_t tasks = (n + kSlice - 1) / kSlice;
   std::unique_ptr<float[]> dst(new float[n]);
-  // One memcpy per thread over its whole range: glibc switches to non-temporal
-  // stores (no read of the destination) only above a size threshold of MBs.
+  // One memcpy per thread over its whole range (one slice per thread): glibc
+  // switches to non-temporal stores (no read of the destination) only above a
+  // size threshold of MBs.
   auto pass = [&] {
-    cpu::parallel_for(tasks, n, [&](int64_t begin, int64_t end) {
-      int64_t lo = begin * kSlice;
-      int64_t hi = std::min(end * kSlice, n);
-      std::memcpy(dst.get() + lo, x + lo, sizeof(float) * (hi - lo));
-    });
+    cpu::parallel_for(
+        tasks, n,
+        [&](int64_t begin, int64_t end) {
+          int64_t lo = begin * kSlice;
+          int64_t hi = std::min(end * kSlice, n);
+          std::memcpy(dst.get() + lo, x + lo, sizeof(float) * (hi - lo));
+        },
+        /*slices_per_thread=*/1);
   };
   pass(); // maps the destination's pages outside the timing
   std::vector<double> times;
