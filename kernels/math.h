@@ -27,6 +27,13 @@ template <typename T>
 MFL_FN T abs_(T x) {
   return x < T(0) ? -x : x;
 }
+#ifndef __METAL_VERSION__
+// The sign bit cleared: one vandps, where GCC made the select a compare, a
+// negation and a blend (and |-0| is +0, as mlx.core.abs).
+MFL_FN float abs_(float x) {
+  return std::bit_cast<float>(std::bit_cast<uint32_t>(x) & 0x7fffffffu);
+}
+#endif
 // NaN in either argument gives NaN, as mlx.core.maximum / minimum (and numpy):
 // a clamp like max(log(p), -100) must not turn a NaN input into a finite loss.
 template <typename T>
