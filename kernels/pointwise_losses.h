@@ -90,8 +90,8 @@ struct SmoothL1 {
 };
 
 // sinh(t) = t (1 + q(t)) for |t| < 1/2 from its Taylor series: q to t^12
-// (truncation < 1e-16 relative), and to t^6 for float (< 5e-9 for log-cosh's
-// t < 0.45).
+// (truncation < 1e-16 relative), and to t^6 for float (Metal; < 5e-9 for
+// log-cosh's t < 0.45).
 template <typename T>
 MFL_FN T sinh_series_tail_(T t) {
   T t2 = t * t;
@@ -108,20 +108,9 @@ MFL_FN T two_sinh_squared_(T t) {
   T s = t * (T(1) + sinh_series_tail_(t));
   return T(2) * s * s;
 }
-#ifndef __METAL_VERSION__
-// The float one for the CPU as 2 t^2 (1 + q)^2 = 2 (t^2 + t^2 q (2 + q)), with
-// t^2's rounding error from an FMA: within 1 ulp where squaring a rounded
-// sinh was off by up to 4.7 ulp (and log-cosh with it).
-MFL_FN float two_sinh_squared_(float t) {
-  float q = sinh_series_tail_(t);
-  float h = t * t;
-  float h_error = std::fma(t, t, -h);
-  return 2.0f * (h + std::fma(h, q * (2.0f + q), h_error));
-}
-#endif
 
 // log(cosh(e)), a = |e|. Below a = 0.9 it is log1p(2 sinh(a/2)^2) (cosh a - 1 =
-// 2 sinh^2(a/2)): no cancellation, a few ulp in double down to e = 0, where
+// 2 sinh^2(a/2)): no cancellation, a few ulp in float and double down to e = 0, where
 // stock MLX's formula loses all digits. Above, the overflow-free
 // (a - log 2) + log1p(exp(-2a)), whose first difference is exact up to
 // a = 2 log 2.
@@ -137,7 +126,7 @@ MFL_FN T log_cosh_(T e) {
 // instructions per 16 elements instead of 75): below a = 0.9, a^2 R(a^2) with R
 // a degree-6 fit of log(cosh(a)) / a^2 (relative error 2.1e-9) and a^2's
 // rounding error added back; above, log1p(u) = u P(u) for u = exp(-2a) <= 0.17
-// with P a degree-5 fit of log1p(u) / u (1.0e-9). Within 1.5 ulp.
+// with P a degree-5 fit of log1p(u) / u (1.0e-9). Within 1.2 ulp.
 MFL_FN float log_cosh_(float e) {
   float a = abs_(e);
   float z = a * a;
