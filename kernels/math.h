@@ -347,6 +347,13 @@ MFL_FN float log1p_difference_(float x, float y) {
 }
 #endif
 
+// log(1 + exp(-|x|)): what softplus(x) = max(x, 0) + it and softplus(-x)
+// share.
+template <typename T>
+MFL_FN T log1p_exp_neg_abs_(T x) {
+  return log1p_unit_(exp_nonpositive_(neg_abs_(x)));
+}
+
 // sigmoid(x) = 1 / (1 + exp(-x)) and sigmoid(-x), without overflow on either
 // side, from one exp and one division (GCC does not see that two separate
 // sigmoids share them: the BCE gradient took 2.6x as long).

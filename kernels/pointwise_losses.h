@@ -110,8 +110,8 @@ MFL_FN T two_sinh_squared_(T t) {
 }
 
 // log(cosh(e)), a = |e|. Below a = 0.9 it is log1p(2 sinh(a/2)^2) (cosh a - 1 =
-// 2 sinh^2(a/2)): no cancellation, a few ulp in float and double down to e = 0, where
-// stock MLX's formula loses all digits. Above, the overflow-free
+// 2 sinh^2(a/2)): no cancellation, a few ulp in float and double down to
+// e = 0, where stock MLX's formula loses all digits. Above, the overflow-free
 // (a - log 2) + log1p(exp(-2a)), whose first difference is exact up to
 // a = 2 log 2.
 template <typename T>
@@ -223,7 +223,7 @@ struct GaussianNll {
 // softplus(x) - x y cancels for confident predictions).
 template <typename T>
 MFL_FN T bce_with_logits(T x, T y, T w) {
-  T shared = log1p_unit_(exp_nonpositive_(neg_abs_(x)));
+  T shared = log1p_exp_neg_abs_(x);
   return w * y * (positive_part_(-x) + shared) + (T(1) - y) * (positive_part_(x) + shared);
 }
 
@@ -234,7 +234,7 @@ struct BceLogits {
   }
   template <typename T>
   static MFL_FN PointwiseGrad<T> grad(T x, T y, T z, PointwiseParams<T>) {
-    T shared = log1p_unit_(exp_nonpositive_(neg_abs_(x)));
+    T shared = log1p_exp_neg_abs_(x);
     T sp_pos = positive_part_(x) + shared; // softplus(x)
     T sp_neg = positive_part_(-x) + shared; // softplus(-x)
     SigmoidPair<T> sig = sigmoid_pair_(x);
