@@ -34,7 +34,7 @@ def test_softplus_within_1_9_ulp():
     got = np.array(mfl.binary_cross_entropy(mx.array(x), mx.zeros(x.shape), reduction="none"))
     exact = np.logaddexp(0.0, x.astype(np.float64))
     tiny = exact < np.finfo(np.float32).tiny  # subnormal results: absolute spacing
-    assert np.max(np.abs(got[tiny] - exact[tiny])) <= 1.9 * 2.0**-149
+    assert np.max(np.abs(got[tiny] - exact[tiny])) <= 1.6 * 2.0**-149  # exp alone: log1p(t) = t
     assert np.max(_ulps(got[~tiny], exact[~tiny])) <= 1.9
 
 
