@@ -4,7 +4,7 @@ one function each: binary_cross_entropy with logits and targets 0 is
 softplus(x) (exp and the log1p polynomial for [0, 1]); its gradient with
 reduction="sum" is sigmoid(x); sigmoid_focal_loss with alpha off and gamma 1.5
 multiplies softplus by a power of a probability (pow); log_cosh_loss against
-targets 0 is log(cosh(x)) (2 sinh^2 and that log1p, or exp(-2|x|))."""
+targets 0 is log(cosh(x)) (two fitted polynomials, the second of exp(-2|x|))."""
 
 import mlx.core as mx
 import numpy as np
