@@ -5,7 +5,7 @@ constant bytes) come from the C++ planners through ``_ext._pointwise_metal_plan`
 and ``_ext._row_softmax_metal_plan`` -- the same functions csrc/metal/*.cpp
 execute on a Mac -- and the kernels from kernels/*.metal, built by metalcheck.
 
-metalcheck is looked up in ``$METALCHECK_DIR``, else ``<repo>/../shared/metalcheck``.
+metalcheck is looked up in ``$METALCHECK_DIR``, else the vendored ``<repo>/tools/metalcheck``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ ROW_KERNELS = REPO / "kernels" / "row_softmax.metal"
 
 def metalcheck_dir() -> Path:
     env = os.environ.get("METALCHECK_DIR")
-    return Path(env) if env else REPO.parent / "shared" / "metalcheck"
+    return Path(env) if env else REPO / "tools" / "metalcheck"
 
 
 def unavailable() -> Optional[str]:
