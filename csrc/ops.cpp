@@ -23,12 +23,15 @@ mx::array pointwise(const char* fn, mfl::PointwiseKind kind, const std::vector<A
     check_real(fn, a);
   }
   check_reduction(fn, reduction);
-  mx::Shape shape = broadcast_shape(fn, args);
+  broadcast_shape(fn, args); // the error names the arguments
   mx::Dtype dtype = loss_dtype(args);
   std::vector<mx::array> inputs;
   for (const auto& a : args) {
-    inputs.push_back(mx::broadcast_to(mx::astype(a.value, dtype, s), shape, s));
+    inputs.push_back(mx::astype(a.value, dtype, s));
   }
+  // Stride-0 views, shaped from the arrays at evaluation time (so a
+  // shapeless-compiled graph follows new shapes).
+  inputs = mx::broadcast_arrays(inputs, s);
   PointwiseSpec spec{kind, params, reduction, static_cast<int>(operands.size()),
                      weights.has_value()};
   const mx::Stream stream = mx::to_stream(s);
@@ -81,6 +84,12 @@ Reduction parse_reduction(const std::string& reduction) {
 }
 
 using mfl::PointwiseKind;
+
+mx::array sum_of_products(const mx::array& a, const mx::array& b, Reduction reduction,
+                          mx::StreamOrDevice s) {
+  return pointwise("sum_of_products", PointwiseKind::product, {{"a", a}, {"b", b}}, {}, params(),
+                   reduction, s);
+}
 
 mx::array mse_loss(const mx::array& predictions, const mx::array& targets, Reduction reduction,
                    mx::StreamOrDevice s) {

@@ -95,15 +95,11 @@ mx::array as_indices(const char* fn, const Arg& logits, const Arg& targets, int 
   return mx::astype(targets.value, mx::int64, s);
 }
 
-// Class weights (or per-class alpha): one per class, in the loss dtype; a
-// scalar is broadcast (stride 0, no copy).
+// Class weights (or per-class alpha): one per class, in the loss dtype.
 mx::array as_class_weights(const char* fn, const Arg& w, int64_t n_classes, mx::Dtype dtype,
                            mx::StreamOrDevice s) {
   check_real(fn, w);
   const mx::Shape want{static_cast<int>(n_classes)};
-  if (w.value.ndim() == 0) {
-    return mx::broadcast_to(mx::astype(w.value, dtype, s), want, s);
-  }
   if (w.value.shape() != want) {
     fail(fn, "`" + std::string(w.name) + "` has shape " + shape_str(w.value.shape()) +
                  "; expected one value per class, shape " + shape_str(want));
@@ -116,10 +112,13 @@ mx::Dtype row_dtype(const mx::array& logits) {
 }
 
 // Per-sample weights (as mlx.nn.losses: the loss's shape), then the reduction
-// over rows. `rows_weight`: PyTorch's mean denominator per row, if it applies.
-mx::array reduce_rows(const char* fn, mx::array loss, const std::optional<mx::array>& weights,
+// over rows, accumulated exactly (sum_of_products). `rows_weight`: PyTorch's
+// mean denominator per row, if it applies; `batch_of`: the array whose first
+// axis BatchMean divides by, its size read at evaluation time.
+mx::array reduce_rows(const char* fn, const mx::array& loss,
+                      const std::optional<mx::array>& weights,
                       const std::optional<mx::array>& rows_weight, Reduction reduction,
-                      int64_t batch, mx::StreamOrDevice s) {
+                      const std::optional<mx::array>& batch_of, mx::StreamOrDevice s) {
   if (weights) {
     Arg w{"weights", *weights};
     check_real(fn, w);
@@ -127,20 +126,25 @@ mx::array reduce_rows(const char* fn, mx::array loss, const std::optional<mx::ar
       fail(fn, "`weights` has shape " + shape_str(weights->shape()) +
                    "; expected the shape of the loss, " + shape_str(loss.shape()));
     }
-    loss = mx::multiply(loss, *weights, s);
   }
+  const mx::array w = weights ? *weights : mx::array(1.0, loss.dtype());
   switch (reduction) {
     case Reduction::None:
-      return loss;
+      return weights ? mx::multiply(loss, w, s) : loss;
     case Reduction::Sum:
-      return mx::sum(loss, s);
+      return sum_of_products(loss, w, Reduction::Sum, s);
     case Reduction::Mean:
       if (rows_weight) {
-        return mx::divide(mx::sum(loss, s), mx::sum(*rows_weight, s), s);
+        return mx::divide(sum_of_products(loss, w, Reduction::Sum, s),
+                          sum_of_products(*rows_weight, mx::array(1.0, loss.dtype()),
+                                          Reduction::Sum, s),
+                          s);
       }
-      return mx::mean(loss, s);
-    case Reduction::BatchMean:
-      return mx::divide(mx::sum(loss, s), mx::array(static_cast<double>(batch), loss.dtype()), s);
+      return sum_of_products(loss, w, Reduction::Mean, s);
+    case Reduction::BatchMean: {
+      auto sum = sum_of_products(loss, w, Reduction::Sum, s);
+      return mx::multiply(sum, mx::number_of_elements(*batch_of, {0}, true, sum.dtype(), s), s);
+    }
   }
   return loss;
 }
@@ -169,7 +173,7 @@ mx::array index_loss(const char* fn, const char* logits_name, mfl::RowKind kind,
   const int64_t n_classes = logits.shape(ax);
   auto x = as_logits(logits, any_float64({&logits, class_weights ? &*class_weights : nullptr}), s);
   std::vector<mx::array> inputs{x, as_indices(fn, l, t, ax, s)};
-  auto spec = make_spec(kind, ax, 1.0 - label_smoothing, label_smoothing / n_classes);
+  auto spec = make_spec(kind, ax, 1.0 - label_smoothing, label_smoothing);
   spec.dot = label_smoothing > 0;
   set_ignore(spec, ignore_index);
   if (class_weights) {
@@ -182,7 +186,7 @@ mx::array index_loss(const char* fn, const char* logits_name, mfl::RowKind kind,
   if (class_weights || ignore_index) {
     denominator = out[1];
   }
-  return reduce_rows(fn, out[0], weights, denominator, reduction, 0, s);
+  return reduce_rows(fn, out[0], weights, denominator, reduction, std::nullopt, s);
 }
 
 mx::array normalized(const mx::array& x, bool normalize, mx::StreamOrDevice s) {
@@ -209,6 +213,10 @@ void check_embeddings(const char* fn, const Arg& a, const Arg& b, bool same_rows
                  "; expected " + (same_rows ? "the shape of `" : "the embedding size of `") +
                  a.name + "`, " + shape_str(a.value.shape()));
   }
+  if (a.value.shape(0) == 0) {
+    fail(fn, "`" + std::string(a.name) + "` has shape " + shape_str(a.value.shape()) +
+                 "; expected at least one embedding (N >= 1)");
+  }
 }
 
 mx::array float_embeddings(const mx::array& e, mx::Dtype dtype, mx::StreamOrDevice s) {
@@ -220,8 +228,13 @@ mx::Dtype embedding_dtype(const mx::array& a, const mx::array& b) {
   return is_float(d) ? d : mx::float32;
 }
 
-mx::array arange_targets(int start, int stop, mx::StreamOrDevice s) {
-  return mx::arange(start, stop, mx::int32, s);
+// 0, 1, ..., N - 1 for the rows of (N, D) `x`, from ops whose shapes follow
+// x's at evaluation time (an arange's length is fixed when the graph is built,
+// and a shapeless-compiled graph would then read past the targets' end).
+mx::array row_positions(const mx::array& x, mx::StreamOrDevice s) {
+  auto zeros = mx::sum(mx::zeros_like(x, mx::int32, s), -1, false, s);
+  return mx::subtract(mx::cumsum(mx::add(zeros, mx::array(1), s), 0, false, true, s),
+                      mx::array(1), s);
 }
 
 } // namespace
@@ -254,7 +267,7 @@ mx::array cross_entropy(const mx::array& logits, const mx::array& targets,
       logits, any_float64({&logits, &targets, class_weights ? &*class_weights : nullptr}), s);
   // Without class weights MLX's loss (target mass taken as 1), with them PyTorch's.
   auto spec = make_spec(mfl::RowKind::cross_entropy_probs, ax, 1.0 - label_smoothing,
-                        label_smoothing / n_classes, class_weights ? 0 : mfl::kUnitMass);
+                        label_smoothing, class_weights ? 0 : mfl::kUnitMass);
   spec.dot = true;
   std::vector<mx::array> inputs{x, as_distribution(targets, x, s)};
   if (class_weights) {
@@ -263,7 +276,7 @@ mx::array cross_entropy(const mx::array& logits, const mx::array& targets,
         as_class_weights(fn, {"class_weights", *class_weights}, n_classes, row_dtype(x), s));
   }
   auto out = row_softmax(spec, inputs, s);
-  return reduce_rows(fn, out[0], weights, std::nullopt, reduction, 0, s);
+  return reduce_rows(fn, out[0], weights, std::nullopt, reduction, std::nullopt, s);
 }
 
 mx::array nll_loss(const mx::array& inputs, const mx::array& targets, int axis,
@@ -284,14 +297,16 @@ mx::array kl_div_loss(const mx::array& inputs, const mx::array& targets, int axi
   check_real(fn, i);
   check_real(fn, t);
   // Broadcast as MLX's elementwise formula does (stride 0, no copy).
-  const mx::Shape shape = broadcast_shape(fn, {i, t});
-  auto x = mx::broadcast_to(as_logits(inputs, any_float64({&inputs, &targets}), s), shape, s);
-  auto p = mx::broadcast_to(as_distribution(targets, x, s), shape, s);
+  broadcast_shape(fn, {i, t}); // the error names the arguments
+  auto logits = as_logits(inputs, any_float64({&inputs, &targets}), s);
+  auto both = mx::broadcast_arrays({logits, as_distribution(targets, logits, s)}, s);
+  const auto& x = both[0];
+  const auto& p = both[1];
   const int ax = class_axis(fn, {"inputs", x}, axis);
   auto spec = make_spec(mfl::RowKind::kl_div, ax, 0, 0, log_target ? mfl::kLogTarget : 0);
   spec.dot = true;
   auto out = row_softmax(spec, {x, p}, s);
-  return reduce_rows(fn, out[0], std::nullopt, std::nullopt, reduction, shape[0], s);
+  return reduce_rows(fn, out[0], std::nullopt, std::nullopt, reduction, inputs, s);
 }
 
 mx::array softmax_focal_loss(const mx::array& logits, const mx::array& targets,
@@ -306,12 +321,18 @@ mx::array softmax_focal_loss(const mx::array& logits, const mx::array& targets,
   auto x = as_logits(logits, any_float64({&logits, alpha ? &*alpha : nullptr}), s);
   std::vector<mx::array> inputs{x, as_indices(fn, l, t, ax, s)};
   auto spec = make_spec(mfl::RowKind::softmax_focal, ax, gamma);
-  if (alpha) {
+  // A scalar alpha scales the loss; per-class alphas are the kind's class weights.
+  const bool scalar_alpha = alpha && alpha->ndim() == 0;
+  if (alpha && !scalar_alpha) {
     spec.class_weights = true;
     inputs.push_back(as_class_weights(fn, {"alpha", *alpha}, logits.shape(ax), row_dtype(x), s));
   }
-  auto out = row_softmax(spec, inputs, s);
-  return reduce_rows(fn, out[0], std::nullopt, std::nullopt, reduction, 0, s);
+  auto loss = row_softmax(spec, inputs, s)[0];
+  if (scalar_alpha) {
+    check_real(fn, {"alpha", *alpha});
+    loss = mx::multiply(loss, mx::astype(*alpha, loss.dtype(), s), s);
+  }
+  return reduce_rows(fn, loss, std::nullopt, std::nullopt, reduction, std::nullopt, s);
 }
 
 mx::array info_nce_loss(const mx::array& query, const mx::array& keys, double temperature,
@@ -330,21 +351,21 @@ mx::array info_nce_loss(const mx::array& query, const mx::array& keys, double te
   }
   auto qn = normalized(float_embeddings(query, dtype, s), normalize, s);
   auto kn = normalized(float_embeddings(keys, dtype, s), normalize, s);
-  const int n = query.shape(0);
-  mx::array logits = mx::array(0.0f), targets = mx::array(0);
+  const auto scale = mx::array(1.0 / temperature, dtype);
   if (negative_keys) {
-    // Each query's own positive in column 0, then the shared negatives.
+    // Each query's own positive in column 0, then the shared negatives. (The
+    // concatenation's gradient is a slice: MLX cannot shape it under
+    // shapeless compilation, and says so.)
     auto nk = normalized(float_embeddings(*negative_keys, dtype, s), normalize, s);
     auto pos = mx::sum(mx::multiply(qn, kn, s), -1, true, s);
-    logits = mx::concatenate({pos, mx::matmul(qn, mx::transpose(nk, s), s)}, 1, s);
-    targets = mx::zeros({n}, mx::int32, s);
-  } else {
-    logits = mx::matmul(qn, mx::transpose(kn, s), s);
-    targets = arange_targets(0, n, s);
+    auto logits = mx::concatenate({pos, mx::matmul(qn, mx::transpose(nk, s), s)}, 1, s);
+    auto first_column = mx::zeros_like(row_positions(query, s), s);
+    return cross_entropy(mx::multiply(logits, scale, s), first_column, std::nullopt, -1, 0.0,
+                         reduction, std::nullopt, std::nullopt, s);
   }
-  logits = mx::multiply(logits, mx::array(1.0 / temperature, dtype), s);
-  return cross_entropy(logits, targets, std::nullopt, -1, 0.0, reduction, std::nullopt,
-                       std::nullopt, s);
+  auto logits = mx::multiply(mx::matmul(qn, mx::transpose(kn, s), s), scale, s);
+  return cross_entropy(logits, row_positions(query, s), std::nullopt, -1, 0.0, reduction,
+                       std::nullopt, std::nullopt, s);
 }
 
 mx::array nt_xent_loss(const mx::array& z1, const mx::array& z2, double temperature,
@@ -355,17 +376,22 @@ mx::array nt_xent_loss(const mx::array& z1, const mx::array& z2, double temperat
               "a finite number > 0");
   check_embeddings(fn, {"z1", z1}, {"z2", z2}, true);
   const mx::Dtype dtype = embedding_dtype(z1, z2);
-  const int n = z1.shape(0);
+  // (Concatenated: its gradient is a slice, which MLX cannot shape under
+  // shapeless compilation, and says so; the forward compiles shapelessly.)
   auto z = normalized(
       mx::concatenate({float_embeddings(z1, dtype, s), float_embeddings(z2, dtype, s)}, 0, s),
       true, s);
   auto sim = mx::multiply(mx::matmul(z, mx::transpose(z, s), s),
                           mx::array(1.0 / temperature, dtype), s);
+  // View positions and N from the arrays at evaluation time (shapeless compilation).
+  auto view = row_positions(z, s);
+  auto n = mx::number_of_elements(z1, {0}, false, mx::int32, s);
   // A view is not its own negative: -inf on the diagonal (exp(-inf) = 0).
-  auto self = mx::eye(2 * n, mx::bool_, s);
+  auto self = mx::equal(mx::expand_dims(view, 1, s), mx::expand_dims(view, 0, s), s);
   sim = mx::where(self, mx::array(-std::numeric_limits<float>::infinity(), dtype), sim, s);
   // View i's positive is view i + N and vice versa.
-  auto targets = mx::concatenate({arange_targets(n, 2 * n, s), arange_targets(0, n, s)}, 0, s);
+  auto targets =
+      mx::where(mx::less(view, n, s), mx::add(view, n, s), mx::subtract(view, n, s), s);
   return cross_entropy(sim, targets, std::nullopt, -1, 0.0, reduction, std::nullopt,
                        std::nullopt, s);
 }
@@ -382,7 +408,7 @@ mx::array clip(const mx::array& image_embeds, const mx::array& text_embeds, Scal
   auto i = normalized(float_embeddings(image_embeds, dtype, s), normalize, s);
   auto t = normalized(float_embeddings(text_embeds, dtype, s), normalize, s);
   auto logits = mx::multiply(mx::matmul(i, mx::transpose(t, s), s), inv_temperature(dtype), s);
-  auto targets = arange_targets(0, image_embeds.shape(0), s);
+  auto targets = row_positions(image_embeds, s);
   // Image i's text is text i (rows) and text j's image is image j (columns:
   // axis 0, read in place without a transpose).
   auto per_image = cross_entropy(logits, targets, std::nullopt, -1, 0.0, Reduction::None,
@@ -390,7 +416,7 @@ mx::array clip(const mx::array& image_embeds, const mx::array& text_embeds, Scal
   auto per_text = cross_entropy(logits, targets, std::nullopt, 0, 0.0, Reduction::None,
                                 std::nullopt, std::nullopt, s);
   auto loss = mx::multiply(mx::add(per_image, per_text, s), mx::array(0.5f), s);
-  return reduce_rows(fn, loss, std::nullopt, std::nullopt, reduction, 0, s);
+  return reduce_rows(fn, loss, std::nullopt, std::nullopt, reduction, std::nullopt, s);
 }
 
 void check_clip(const mx::array& image_embeds, const mx::array& text_embeds,

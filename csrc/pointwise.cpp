@@ -74,13 +74,14 @@ std::vector<mx::array> pointwise_grads(const mx::Stream& stream, const Pointwise
                                        const mx::array& cotangent, const std::vector<int>& wrt) {
   const auto& shape = inputs[0].shape();
   mx::array cot = mx::astype(cotangent, inputs[0].dtype(), stream);
-  if (spec.reduction != Reduction::None) {
+  if (spec.reduction != Reduction::None && cot.ndim() > 0 && cot.ndim() < shape.size()) {
     // (batch...) -> (batch..., 1, ..., 1) -> broadcast: stride 0, no copy.
-    mx::Shape expanded = batch_shape(inputs[0], spec.batch_ndim);
-    expanded.resize(shape.size(), 1);
-    cot = mx::reshape(cot, expanded, stream);
+    std::vector<int> reduced(shape.size() - spec.batch_ndim);
+    std::iota(reduced.begin(), reduced.end(), spec.batch_ndim);
+    cot = mx::expand_dims(cot, reduced, stream);
   }
-  cot = mx::broadcast_to(cot, shape, stream);
+  // (shaped from the inputs at evaluation time, for shapeless compilation)
+  cot = mx::broadcast_arrays({cot, inputs[0]}, stream)[0];
   std::vector<mx::array> vjp_inputs(inputs);
   vjp_inputs.push_back(cot);
   std::vector<mx::Shape> shapes;
@@ -109,6 +110,17 @@ bool is_unit(const mx::array& cotangent) {
 }
 
 } // namespace
+
+void check_pointwise_inputs(const PointwiseSpec& spec, const std::vector<mx::array>& inputs) {
+  for (const auto& in : inputs) {
+    if (in.shape() != inputs[0].shape()) {
+      throw std::invalid_argument(
+          std::string("mlx_fused_losses: the inputs of a fused ") + spec.loss_name() +
+          " loss have different shapes at evaluation (a shape changed under "
+          "mx.compile(shapeless=True)?)");
+    }
+  }
+}
 
 std::vector<mx::array> pointwise_outputs(std::shared_ptr<Pointwise> prim,
                                          const std::vector<mx::array>& inputs) {
@@ -192,7 +204,8 @@ mx::array Pointwise::jvp_of_loss(const std::vector<mx::array>& primals,
                                  const std::vector<mx::array>& tangents,
                                  const std::vector<int>& argnums) {
   // d loss = sum over inputs of (d loss / d input) * tangent, reduced like the loss.
-  auto unit = mx::ones(loss_shape(spec_, primals[0]), primals[0].dtype(), stream());
+  // A unit cotangent of the inputs' shape (pointwise_grads broadcasts it).
+  auto unit = mx::array(1.0, primals[0].dtype());
   auto grads = pointwise_grads(stream(), spec_, primals, unit, argnums);
   mx::array total = mx::multiply(grads[0], tangents[0], stream());
   for (size_t i = 1; i < grads.size(); ++i) {

@@ -110,10 +110,21 @@ class PointwiseVJP : public mx::Primitive {
   std::vector<int> wrt_;
 };
 
+// Throws unless every input has the first one's shape (every eval checks: a
+// shapeless-compiled graph may be run with other shapes than it was built
+// with, and the kernels walk every input with the first one's shape).
+void check_pointwise_inputs(const PointwiseSpec& spec, const std::vector<mx::array>& inputs);
+
 // The outputs of a Pointwise forward over `inputs` (one floating dtype): the
 // loss, then its gradient outputs.
 std::vector<mx::array> pointwise_outputs(std::shared_ptr<Pointwise> prim,
                                          const std::vector<mx::array>& inputs);
+
+// sum(a * b) (Sum) or its mean (Mean), accumulated like the pointwise losses
+// (exact for long sums, where a float running sum is off by percents); a and b
+// broadcast, a floating dtype. The reduction over rows of the row families.
+mx::array sum_of_products(const mx::array& a, const mx::array& b, Reduction reduction,
+                          mx::StreamOrDevice s);
 
 // Number of elements each batch entry reduces over (the product of the axes
 // from batch_ndim on).
@@ -143,7 +154,12 @@ struct RowSoftmaxSpec {
 
   bool operator==(const RowSoftmaxSpec& o) const;
   const char* loss_name() const;
+  const char* function_name() const; // the public function, for error messages
   bool index_targets() const; // class indices, else a distribution
+  // The kinds' parameters for rows of n_classes: the cross-entropies' label
+  // smoothing is stored as eps and read by the kernels as eps / C, so a
+  // shapeless-compiled graph with another class count stays right.
+  mfl::RowParams<double> kernel_params(int64_t n_classes) const;
 };
 
 // Forward, one pass over each row. Outputs, in float32 (float64 for float64
@@ -211,6 +227,11 @@ class RowSoftmaxVJP : public mx::Primitive {
   RowSoftmaxSpec spec_;
   std::vector<int> wrt_;
 };
+
+// Throws unless the targets and class weights (and for the VJP, the state and
+// the cotangent) fit the logits; every eval checks, as check_pointwise_inputs.
+void check_row_inputs(const RowSoftmaxSpec& spec, const std::vector<mx::array>& inputs,
+                      bool vjp = false);
 
 // The forward's outputs {loss, weight, state} for `inputs` (logits, targets[,
 // class weights]) as described at RowSoftmaxSpec.

@@ -4,6 +4,8 @@
 
 #include "mlx/ops.h"
 
+#include "validate.h"
+
 namespace mlx_fused_losses {
 
 bool RowSoftmaxSpec::operator==(const RowSoftmaxSpec& o) const {
@@ -22,6 +24,29 @@ const char* RowSoftmaxSpec::loss_name() const {
 #undef MFL_ROW_KIND_NAME
   }
   return "unknown";
+}
+
+const char* RowSoftmaxSpec::function_name() const {
+  switch (kind) {
+    case mfl::RowKind::cross_entropy:
+    case mfl::RowKind::cross_entropy_probs:
+      return "cross_entropy";
+    case mfl::RowKind::nll:
+      return "nll_loss";
+    case mfl::RowKind::kl_div:
+      return "kl_div_loss";
+    case mfl::RowKind::softmax_focal:
+      return "softmax_focal_loss";
+  }
+  return "unknown";
+}
+
+mfl::RowParams<double> RowSoftmaxSpec::kernel_params(int64_t n_classes) const {
+  mfl::RowParams<double> p = params;
+  if (kind == mfl::RowKind::cross_entropy || kind == mfl::RowKind::cross_entropy_probs) {
+    p.b /= double(n_classes);
+  }
+  return p;
 }
 
 bool RowSoftmaxSpec::index_targets() const {
@@ -54,7 +79,7 @@ constexpr int kClassWeightsInput = 2;
 [[noreturn]] void no_class_weight_grad(const RowSoftmaxSpec& spec) {
   // (named as the user's argument: the focal loss's class weights are `alpha`)
   const char* arg = spec.kind == mfl::RowKind::softmax_focal ? "alpha" : "class_weights";
-  throw std::invalid_argument(std::string("mlx_fused_losses: ") + spec.loss_name() +
+  throw std::invalid_argument(std::string(spec.function_name()) +
                               ": gradients with respect to the class weights (`" + arg +
                               "`) are not implemented; pass them through mx.stop_gradient");
 }
@@ -101,7 +126,7 @@ std::vector<mx::array> batch_rows(const mx::Stream& stream, const RowSoftmaxSpec
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (spec.class_weights && i == kClassWeightsInput) {
       if (axes[i] >= 0) {
-        throw std::invalid_argument(std::string("mlx_fused_losses: ") + spec.loss_name() +
+        throw std::invalid_argument(std::string(spec.function_name()) +
                                     ": vmap over the class weights is not supported");
       }
       continue;
@@ -117,6 +142,28 @@ std::vector<mx::array> batch_rows(const mx::Stream& stream, const RowSoftmaxSpec
 }
 
 } // namespace
+
+void check_row_inputs(const RowSoftmaxSpec& spec, const std::vector<mx::array>& inputs,
+                      bool vjp) {
+  const auto& logits = inputs[0];
+  const mx::Shape rows = rows_shape(logits, spec.axis);
+  bool ok = inputs[1].shape() == (spec.index_targets() ? rows : logits.shape());
+  if (spec.class_weights) {
+    ok = ok && inputs[kClassWeightsInput].shape() == mx::Shape{logits.shape(spec.axis)};
+  }
+  if (vjp) {
+    const size_t n_primals = spec.class_weights ? 3 : 2;
+    mx::Shape state = rows;
+    state.push_back(4);
+    ok = ok && inputs[n_primals].shape() == state && inputs[n_primals + 1].shape() == rows;
+  }
+  if (!ok) {
+    throw std::invalid_argument(
+        std::string(spec.function_name()) +
+        ": the targets or class weights do not fit logits of shape " +
+        shape_str(logits.shape()) + " (a shape changed under mx.compile(shapeless=True)?)");
+  }
+}
 
 std::vector<mx::array> row_softmax(const RowSoftmaxSpec& spec, const std::vector<mx::array>& inputs,
                                    mx::StreamOrDevice s) {
@@ -169,14 +216,15 @@ std::vector<mx::array> RowSoftmax::jvp(const std::vector<mx::array>& primals,
                                        const std::vector<int>& argnums) {
   // d loss = sum over the row of (d loss / d input) * tangent, from the VJP
   // with a unit cotangent (two passes; jvp is rarely the hot path).
+  // (zeros_like / ones_like: shaped at evaluation time, for shapeless compilation)
   std::vector<int> wrt = grad_inputs(spec_, argnums);
   mx::Dtype dtype = loss_dtype(primals[0]);
-  mx::array total = mx::zeros(rows_shape(primals[0], spec_.axis), dtype, stream());
+  auto outs = row_softmax(spec_, primals, stream());
+  mx::array total = mx::zeros_like(outs[0], stream());
   if (wrt.empty()) {
     return {total};
   }
-  auto outs = row_softmax(spec_, primals, stream());
-  auto unit = mx::ones(outs[0].shape(), dtype, stream());
+  auto unit = mx::ones_like(outs[0], stream());
   auto grads = row_grads(stream(), spec_, primals, outs[2], unit, wrt);
   for (size_t k = 0; k < wrt.size(); ++k) {
     size_t t = std::find(argnums.begin(), argnums.end(), wrt[k]) - argnums.begin();

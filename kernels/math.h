@@ -10,6 +10,9 @@
 #include <metal_stdlib>
 #define MFL_FN inline
 #define MFL_MATH metal::precise
+// Metal requires program-scope and static member constants in the constant
+// address space (Apple's compiler rejects them otherwise).
+#define MFL_CONSTANT constant
 #else
 #include <bit>
 #include <cmath>
@@ -19,6 +22,7 @@
 // GCC's unit-growth limit it stops inlining these, which stops vectorisation.
 #define MFL_FN inline __attribute__((always_inline))
 #define MFL_MATH std
+#define MFL_CONSTANT
 #endif
 
 namespace mfl {
@@ -272,7 +276,8 @@ template <typename T>
 MFL_FN T log1p_(T x) {
   T u = T(1) + x;
   T d = u - T(1);
-  return d == T(0) ? x : log_(u) * (x / d);
+  // x / d corrects the rounding of 1 + x (at x = inf it would be inf / inf).
+  return d == T(0) ? x : log_(u) * (u == inf_<T>() ? T(1) : x / d);
 }
 
 // log(1 + t) for t in [0, 1] (or NaN): what softplus and log-cosh need.
@@ -309,9 +314,13 @@ MFL_FN T log1p_difference_(T x, T y) {
 // difference came out 15% off). With u = 1 + x rounded and its exact error c
 // (Knuth's two-sum), likewise v and d, q = u / v and the division's exact
 // residual r: log((u + c) / (v + d)) = log q + (r + c - q d) / u to first
-// order. u and v are first scaled by 2^-64 when above 2^64 (exactly), so q
-// neither overflows nor underflows; 0, negative, inf and NaN operands give
-// log q's -inf / NaN / inf, and drop the correction.
+// order. When one of u, v is above 2^64 and the other below 1, the large one
+// is first scaled by 2^-64 (exactly), so q neither overflows nor underflows;
+// the 64 ln 2 added back then has the sign of log q, so nothing cancels (a
+// scaling of one operand only, for operands on both sides of 2^64, made
+// log q + 64 ln 2 cancel). A negative u or v (an operand below -1, -inf
+// included) gives NaN, as log1p does; 0, inf and NaN give log q's -inf / inf /
+// NaN and drop the correction.
 // The exact rounding error of u = 1 + x, for any x (Knuth's two-sum).
 MFL_FN float one_plus_error_(float x, float u) {
   return (1.0f - (u - (u - 1.0f))) + (x - (u - 1.0f));
@@ -323,8 +332,8 @@ MFL_FN float log1p_difference_(float x, float y) {
   float d = one_plus_error_(y, v);
   const float big = 18446744073709551616.0f; // 2^64
   const float small = 5.42101086242752217e-20f; // 2^-64
-  float su = u > big ? small : 1.0f;
-  float sv = v > big ? small : 1.0f;
+  float su = u > big && v < 1.0f ? small : 1.0f;
+  float sv = v > big && u < 1.0f ? small : 1.0f;
   u *= su;
   c *= su;
   v *= sv;
@@ -335,7 +344,8 @@ MFL_FN float log1p_difference_(float x, float y) {
   correction = isnan_(correction) ? 0.0f : correction;
   // u / v = (u' / v') (sv / su): log(sv / su) = 64 ln 2 times -1, 0 or 1.
   float scaled = (su < 1.0f ? 1.0f : 0.0f) - (sv < 1.0f ? 1.0f : 0.0f);
-  return (log_(q) + correction) + scaled * 44.3614195558364998f;
+  const float log_ratio = (log_(q) + correction) + scaled * 44.3614195558364998f;
+  return u < 0.0f || v < 0.0f ? nan_<float>() : log_ratio;
 }
 #endif
 

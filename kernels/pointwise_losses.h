@@ -182,7 +182,8 @@ struct SquaredHinge {
 };
 
 // Margin ranking (a = margin): max(0, -z (x - y) + margin), x = inputs1,
-// y = inputs2, z = targets in {-1, 1}.
+// y = inputs2, z = targets in {-1, 1}. At the kink (a tie with margin 0) the
+// gradient is the active side's, as stock MLX and PyTorch: training leaves a tie.
 struct MarginRanking {
   template <typename T>
   static MFL_FN T value(T x, T y, T z, PointwiseParams<T> p) {
@@ -190,7 +191,7 @@ struct MarginRanking {
   }
   template <typename T>
   static MFL_FN PointwiseGrad<T> grad(T x, T y, T z, PointwiseParams<T> p) {
-    bool active = -z * (x - y) + p.a > T(0);
+    bool active = -z * (x - y) + p.a >= T(0);
     return {active ? -z : T(0), active ? z : T(0), active ? y - x : T(0)};
   }
 };
@@ -257,12 +258,13 @@ struct BceProbs {
   static MFL_FN PointwiseGrad<T> grad(T x, T y, T z, PointwiseParams<T>) {
     T lp = log_(x);
     T lq = log_(T(1) - x);
-    // A clamped log passes no gradient.
-    T dlp = lp > T(-100) ? T(1) / x : T(0);
-    T dlq = lq > T(-100) ? T(-1) / (T(1) - x) : T(0);
+    // A clamped log passes no gradient. y / x, not y (1 / x): for a subnormal
+    // x, 1 / x overflows, and a zero target would make the product NaN.
+    T pos = lp > T(-100) ? z * y / x : T(0);
+    T neg = lq > T(-100) ? (T(1) - y) / (T(1) - x) : T(0);
     lp = max_(lp, T(-100));
     lq = max_(lq, T(-100));
-    return {-(z * y * dlp + (T(1) - y) * dlq), lq - z * lp, -y * lp};
+    return {neg - pos, lq - z * lp, -y * lp};
   }
 };
 
@@ -365,11 +367,11 @@ struct SigmoidFocal {
   // whole gamma and NaN for any other. A constant on the CPU, where kernels
   // are compiled per flag value: uniform selects on gamma inside the loop
   // made GCC unswitch it into unvectorised copies.
-  static constexpr int kGammaFractional = 0;
-  static constexpr int kGammaTwo = 1;
-  static constexpr int kGammaEven = 2; // whole and even, not 2
-  static constexpr int kGammaOdd = 3; // whole and odd
-  static constexpr int kGammaKinds = 4;
+  static constexpr MFL_CONSTANT int kGammaFractional = 0;
+  static constexpr MFL_CONSTANT int kGammaTwo = 1;
+  static constexpr MFL_CONSTANT int kGammaEven = 2; // whole and even, not 2
+  static constexpr MFL_CONSTANT int kGammaOdd = 3; // whole and odd
+  static constexpr MFL_CONSTANT int kGammaKinds = 4;
 
   template <typename T>
   static MFL_FN T modulator(T m, PointwiseParams<T> p) {
@@ -441,6 +443,19 @@ struct SigmoidFocal {
   }
 };
 
+// x y: not a loss, the accurate sums (mean, weighted sum) over the per-row
+// losses of the row families.
+struct Product {
+  template <typename T>
+  static MFL_FN T value(T x, T y, T, PointwiseParams<T>) {
+    return x * y;
+  }
+  template <typename T>
+  static MFL_FN PointwiseGrad<T> grad(T x, T y, T, PointwiseParams<T>) {
+    return {y, x, T(0)};
+  }
+};
+
 } // namespace mfl
 
 // Every pointwise loss: X(kind name, struct, number of operands). The kind
@@ -463,7 +478,8 @@ struct SigmoidFocal {
   X(mape, Mape, 2)                 \
   X(msle, Msle, 2)                 \
   X(poisson_nll, PoissonNll, 2)    \
-  X(sigmoid_focal, SigmoidFocal, 2)
+  X(sigmoid_focal, SigmoidFocal, 2) \
+  X(product, Product, 2)
 
 namespace mfl {
 enum class PointwiseKind : int {

@@ -43,9 +43,9 @@ struct RowParams {
 
 // cross_entropy_probs: the loss is MLX's logsumexp(x) - <t', x> (the target
 // mass taken as 1) rather than PyTorch's -sum_c w_c t'_c log_softmax(x)_c.
-constexpr int kUnitMass = 1;
+constexpr MFL_CONSTANT int kUnitMass = 1;
 // kl_div: the targets are log-probabilities.
-constexpr int kLogTarget = 1;
+constexpr MFL_CONSTANT int kLogTarget = 1;
 
 // The running sums of a row (or of a part of it) described above.
 template <typename T>
@@ -124,9 +124,9 @@ struct RowResult {
 // without class weights): a = 1 - eps, b = eps / C,
 //   (1 - eps) w_y (lse - x_y) + eps / C sum_c w_c (lse - x_c).
 struct CrossEntropy {
-  static constexpr bool kLse = true;
-  static constexpr bool kIndex = true;
-  static constexpr bool kTerm = true;
+  static constexpr MFL_CONSTANT bool kLse = true;
+  static constexpr MFL_CONSTANT bool kIndex = true;
+  static constexpr MFL_CONSTANT bool kTerm = true;
   template <typename T>
   static MFL_FN T weight(T, T w, RowParams<T> p) {
     return p.b * w;
@@ -152,9 +152,9 @@ struct CrossEntropy {
 //   MLX (flags & kUnitMass):   lse - <t', x>,
 // with U = sum_c w_c t'_c; both are taken relative to the row max, as MLX does.
 struct CrossEntropyProbs {
-  static constexpr bool kLse = true;
-  static constexpr bool kIndex = false;
-  static constexpr bool kTerm = true;
+  static constexpr MFL_CONSTANT bool kLse = true;
+  static constexpr MFL_CONSTANT bool kIndex = false;
+  static constexpr MFL_CONSTANT bool kTerm = true;
   template <typename T>
   static MFL_FN T weight(T t, T w, RowParams<T> p) {
     return w * (p.a * t + p.b);
@@ -180,9 +180,9 @@ struct CrossEntropyProbs {
 
 // Negative log likelihood of log-probabilities x: -w_y x_y.
 struct Nll {
-  static constexpr bool kLse = false;
-  static constexpr bool kIndex = true;
-  static constexpr bool kTerm = false;
+  static constexpr MFL_CONSTANT bool kLse = false;
+  static constexpr MFL_CONSTANT bool kIndex = true;
+  static constexpr MFL_CONSTANT bool kTerm = false;
   template <typename T>
   static MFL_FN T weight(T, T, RowParams<T>) {
     return T(0);
@@ -205,9 +205,9 @@ struct Nll {
 // distribution p from the log-probabilities x: targets t = log p when
 // flags & kLogTarget (MLX), else t = p with 0 log 0 = 0 (PyTorch's default).
 struct KlDiv {
-  static constexpr bool kLse = false;
-  static constexpr bool kIndex = false;
-  static constexpr bool kTerm = true;
+  static constexpr MFL_CONSTANT bool kLse = false;
+  static constexpr MFL_CONSTANT bool kIndex = false;
+  static constexpr MFL_CONSTANT bool kTerm = true;
   template <typename T>
   static MFL_FN T weight(T, T, RowParams<T>) {
     return T(0);
@@ -237,9 +237,9 @@ struct KlDiv {
 // p = softmax(x). With L = log p_y and q = 1 - p_y, d loss / d x_c =
 // K (p_c - [c == y]) with K = alpha_y (q^gamma - gamma q^(gamma-1) p_y L).
 struct SoftmaxFocal {
-  static constexpr bool kLse = true;
-  static constexpr bool kIndex = true;
-  static constexpr bool kTerm = false;
+  static constexpr MFL_CONSTANT bool kLse = true;
+  static constexpr MFL_CONSTANT bool kIndex = true;
+  static constexpr MFL_CONSTANT bool kTerm = false;
   template <typename T>
   static MFL_FN T weight(T, T, RowParams<T>) {
     return T(0);

@@ -67,11 +67,12 @@ class Case:
     def index(self):
         return self.kind in ("cross_entropy", "nll", "softmax_focal")
 
-    def params(self, n_classes):
-        """The kernel's (a, b, c, flags), as csrc/ops_row_softmax.cpp passes them."""
+    def params(self):
+        """The spec's (a, b, c, flags), as csrc/ops_row_softmax.cpp passes them (the
+        plan reads the cross-entropies' b = eps as eps / C, from the logits' shape)."""
         if self.kind in ("cross_entropy", "cross_entropy_probs"):
             flags = UNIT_MASS if self.kind == "cross_entropy_probs" and not self.class_weights else 0
-            return [1 - self.eps, self.eps / n_classes, 0.0, flags]
+            return [1 - self.eps, self.eps, 0.0, flags]
         if self.kind == "kl_div":
             return [0.0, 0.0, 0.0, LOG_TARGET if self.log_target else 0]
         if self.kind == "softmax_focal":
@@ -193,7 +194,7 @@ def store(case, dtype, x, t, w, ignore, layout="contiguous", t_layout=None):
 def plan(case, dtype, s: Stored, axis, wrt=None, extra_strides=()):
     return _ext._row_softmax_metal_plan(
         case.kind, dtype, s.targets_dtype, list(s.x.shape), s.strides + list(extra_strides),
-        axis % s.x.ndim, s.w is not None, case.dot, s.ignore, case.params(s.x.shape[axis]), wrt)
+        axis % s.x.ndim, s.w is not None, case.dot, s.ignore, case.params(), wrt)
 
 
 def forward(case, dtype, s: Stored, axis, threads=None, schedules=False):

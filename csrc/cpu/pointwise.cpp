@@ -51,6 +51,7 @@ void set_broadcast_zero(mx::array& out) {
 } // namespace
 
 void Pointwise::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
+  check_pointwise_inputs(spec_, inputs);
   auto& encoder = mx::cpu::get_command_encoder(stream());
   for (const auto& in : inputs) {
     encoder.set_input_array(in);
@@ -80,6 +81,7 @@ void Pointwise::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::a
 
 void PointwiseVJP::eval_cpu(const std::vector<mx::array>& inputs,
                             std::vector<mx::array>& outputs) {
+  check_pointwise_inputs(spec_, inputs);
   auto& encoder = mx::cpu::get_command_encoder(stream());
   for (const auto& in : inputs) {
     encoder.set_input_array(in);

@@ -171,8 +171,8 @@ struct RowKernels {
           cw[c] = w.data<A>()[c * w.strides()[0]];
         }
       }
-      prm = {A(spec.params.a), A(spec.params.b), A(spec.params.c), spec.params.flags};
-      prm_d = spec.params;
+      prm_d = spec.kernel_params(n_classes);
+      prm = {A(prm_d.a), A(prm_d.b), A(prm_d.c), prm_d.flags};
       has_ignore = spec.has_ignore;
       ignore_index = spec.ignore_index;
     }
@@ -453,6 +453,7 @@ void dispatch(const RowSoftmaxSpec& spec, mx::Dtype dtype, mx::Dtype targets_dty
 } // namespace
 
 void RowSoftmax::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
+  check_row_inputs(spec_, inputs);
   auto& encoder = mx::cpu::get_command_encoder(stream());
   for (const auto& in : inputs) {
     encoder.set_input_array(in);
@@ -471,6 +472,7 @@ void RowSoftmax::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::
 
 void RowSoftmaxVJP::eval_cpu(const std::vector<mx::array>& inputs,
                              std::vector<mx::array>& outputs) {
+  check_row_inputs(spec_, inputs, true);
   auto& encoder = mx::cpu::get_command_encoder(stream());
   for (const auto& in : inputs) {
     encoder.set_input_array(in);

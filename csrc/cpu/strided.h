@@ -81,6 +81,9 @@ inline StridedLayout make_layout(const std::vector<mlx::core::array>& arrays) {
 // offsets are in elements, per array.
 template <typename Run>
 void for_each_run(const StridedLayout& l, int64_t begin, int64_t end, Run&& run) {
+  if (begin >= end) {
+    return; // also keeps an empty layout's zero-length axes out of the `%` below
+  }
   const int nd = static_cast<int>(l.shape.size());
   std::vector<int64_t> idx(nd);
   std::array<int64_t, kMaxStrided> off{};

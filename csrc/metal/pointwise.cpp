@@ -17,6 +17,7 @@ namespace mlx_fused_losses {
 #ifdef _METAL_
 
 void Pointwise::eval_gpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
+  check_pointwise_inputs(spec_, inputs);
   if (outputs.size() != 1) {
     // ops.cpp offers the forward's own gradient outputs on the CPU only.
     throw std::logic_error("mlx_fused_losses: a pointwise forward with gradients on the GPU");
@@ -28,6 +29,7 @@ void Pointwise::eval_gpu(const std::vector<mx::array>& inputs, std::vector<mx::a
 
 void PointwiseVJP::eval_gpu(const std::vector<mx::array>& inputs,
                             std::vector<mx::array>& outputs) {
+  check_pointwise_inputs(spec_, inputs);
   auto plan = metal::pointwise_vjp_plan(spec_, wrt_, mx::type_to_name(inputs[0]),
                                         inputs[0].shape(), metal::strides_of(inputs));
   metal::run_plan(plan, stream(), inputs, outputs);

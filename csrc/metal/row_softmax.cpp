@@ -17,6 +17,7 @@ namespace mlx_fused_losses {
 #ifdef _METAL_
 
 void RowSoftmax::eval_gpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
+  check_row_inputs(spec_, inputs);
   auto plan = metal::row_softmax_forward_plan(spec_, mx::type_to_name(inputs[0]),
                                               mx::type_to_name(inputs[1]), inputs[0].shape(),
                                               metal::strides_of(inputs));
@@ -25,6 +26,7 @@ void RowSoftmax::eval_gpu(const std::vector<mx::array>& inputs, std::vector<mx::
 
 void RowSoftmaxVJP::eval_gpu(const std::vector<mx::array>& inputs,
                              std::vector<mx::array>& outputs) {
+  check_row_inputs(spec_, inputs, true);
   auto plan = metal::row_softmax_vjp_plan(spec_, wrt_, mx::type_to_name(inputs[0]),
                                           mx::type_to_name(inputs[1]), inputs[0].shape(),
                                           metal::strides_of(inputs));

@@ -128,10 +128,11 @@ RowLayout row_layout(const RowSoftmaxSpec& spec, const std::string& dtype,
   a.n_rows = l.n_rows;
   a.n_classes = n_classes;
   a.ignore_index = spec.has_ignore ? spec.ignore_index : 0;
-  a.a = static_cast<float>(spec.params.a);
-  a.b = static_cast<float>(spec.params.b);
-  a.c = static_cast<float>(spec.params.c);
-  a.flags = spec.params.flags;
+  const auto params = spec.kernel_params(n_classes);
+  a.a = static_cast<float>(params.a);
+  a.b = static_cast<float>(params.b);
+  a.c = static_cast<float>(params.c);
+  a.flags = params.flags;
   a.ndim = nd;
   a.has_ignore = spec.has_ignore;
   a.class_weights = spec.class_weights;

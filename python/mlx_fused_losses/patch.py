@@ -7,30 +7,13 @@ from typing import Dict, Iterator
 
 import mlx.nn.losses as _mlx_losses
 
-from . import pointwise, row_softmax
+from . import pointwise, row_softmax  # noqa: F401  (their decorators fill the registry)
+from ._common import MLX_REPLACEMENTS
 
 # mlx.nn.losses names this package replaces (same signatures and results).
-PATCHABLE = [
-    "mse_loss",
-    "l1_loss",
-    "huber_loss",
-    "smooth_l1_loss",
-    "log_cosh_loss",
-    "hinge_loss",
-    "margin_ranking_loss",
-    "gaussian_nll_loss",
-    "binary_cross_entropy",
-    "cross_entropy",
-    "nll_loss",
-    "kl_div_loss",
-]
+PATCHABLE = list(MLX_REPLACEMENTS)
 
 _originals: Dict[str, object] = {}
-
-
-def _fused(name: str):
-    module = row_softmax if name in row_softmax.__all__ else pointwise
-    return getattr(module, name)
 
 
 def patch_mlx() -> None:
@@ -44,7 +27,7 @@ def patch_mlx() -> None:
     for name in PATCHABLE:
         if name not in _originals:
             _originals[name] = getattr(_mlx_losses, name)
-        setattr(_mlx_losses, name, _fused(name))
+        setattr(_mlx_losses, name, MLX_REPLACEMENTS[name])
 
 
 def unpatch_mlx() -> None:

@@ -12,7 +12,16 @@ from typing import Optional
 
 import mlx.core as mx
 
-from ._common import Reduction, _ext, as_array, as_float, as_optional_array, as_reduction
+from ._common import (
+    Reduction,
+    _ext,
+    as_array,
+    as_flag,
+    as_number,
+    as_optional_array,
+    as_reduction,
+    loss_function,
+)
 
 __all__ = [
     "mse_loss",
@@ -35,6 +44,7 @@ __all__ = [
 ]
 
 
+@loss_function(replaces="mse_loss")
 def mse_loss(
     predictions: mx.array, targets: mx.array, reduction: Reduction = "mean"
 ) -> mx.array:
@@ -53,6 +63,7 @@ def mse_loss(
     )
 
 
+@loss_function(replaces="l1_loss")
 def l1_loss(
     predictions: mx.array, targets: mx.array, reduction: Reduction = "mean"
 ) -> mx.array:
@@ -68,6 +79,7 @@ def l1_loss(
     )
 
 
+@loss_function()
 def rmse_loss(
     predictions: mx.array, targets: mx.array, reduction: Reduction = "mean"
 ) -> mx.array:
@@ -87,6 +99,7 @@ def rmse_loss(
     )
 
 
+@loss_function(replaces="huber_loss")
 def huber_loss(
     inputs: mx.array, targets: mx.array, delta: float = 1.0, reduction: Reduction = "none"
 ) -> mx.array:
@@ -103,11 +116,12 @@ def huber_loss(
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'none'``.
     """
     return _ext.huber_loss(
-        as_array("inputs", inputs), as_array("targets", targets), as_float("delta", delta),
+        as_array("inputs", inputs), as_array("targets", targets), as_number("delta", delta),
         as_reduction(reduction),
     )
 
 
+@loss_function(replaces="smooth_l1_loss")
 def smooth_l1_loss(
     predictions: mx.array, targets: mx.array, beta: float = 1.0, reduction: Reduction = "mean"
 ) -> mx.array:
@@ -123,11 +137,12 @@ def smooth_l1_loss(
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``.
     """
     return _ext.smooth_l1_loss(
-        as_array("predictions", predictions), as_array("targets", targets), as_float("beta", beta),
+        as_array("predictions", predictions), as_array("targets", targets), as_number("beta", beta),
         as_reduction(reduction),
     )
 
 
+@loss_function(replaces="log_cosh_loss")
 def log_cosh_loss(
     inputs: mx.array, targets: mx.array, reduction: Reduction = "none"
 ) -> mx.array:
@@ -145,6 +160,7 @@ def log_cosh_loss(
     )
 
 
+@loss_function()
 def charbonnier_loss(
     predictions: mx.array, targets: mx.array, eps: float = 1e-3, reduction: Reduction = "mean"
 ) -> mx.array:
@@ -161,11 +177,12 @@ def charbonnier_loss(
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``.
     """
     return _ext.charbonnier_loss(
-        as_array("predictions", predictions), as_array("targets", targets), as_float("eps", eps),
+        as_array("predictions", predictions), as_array("targets", targets), as_number("eps", eps),
         as_reduction(reduction),
     )
 
 
+@loss_function()
 def quantile_loss(
     predictions: mx.array, targets: mx.array, tau: float = 0.5, reduction: Reduction = "mean"
 ) -> mx.array:
@@ -181,11 +198,12 @@ def quantile_loss(
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``.
     """
     return _ext.quantile_loss(
-        as_array("predictions", predictions), as_array("targets", targets), as_float("tau", tau),
+        as_array("predictions", predictions), as_array("targets", targets), as_number("tau", tau),
         as_reduction(reduction),
     )
 
 
+@loss_function()
 def mape_loss(
     predictions: mx.array, targets: mx.array, eps: float = 1e-8, reduction: Reduction = "mean"
 ) -> mx.array:
@@ -201,18 +219,20 @@ def mape_loss(
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``.
     """
     return _ext.mape_loss(
-        as_array("predictions", predictions), as_array("targets", targets), as_float("eps", eps),
+        as_array("predictions", predictions), as_array("targets", targets), as_number("eps", eps),
         as_reduction(reduction),
     )
 
 
+@loss_function()
 def msle_loss(
     predictions: mx.array, targets: mx.array, reduction: Reduction = "mean"
 ) -> mx.array:
     """Mean squared logarithmic error, ``(log1p(predictions) - log1p(targets))**2``.
 
-    As scikit-learn's ``mean_squared_log_error`` and Keras' ``MSLE``; values
-    ``<= -1`` give NaN.
+    As scikit-learn's ``mean_squared_log_error`` and Keras' ``MSLE``. As
+    ``log1p``, a value below ``-1`` (``-inf`` included) gives NaN and ``-1``
+    itself an infinite loss.
 
     Args:
         predictions (array): The predicted values (``> -1``).
@@ -224,6 +244,7 @@ def msle_loss(
     )
 
 
+@loss_function(replaces="hinge_loss")
 def hinge_loss(
     inputs: mx.array, targets: mx.array, reduction: Reduction = "none"
 ) -> mx.array:
@@ -239,6 +260,7 @@ def hinge_loss(
     )
 
 
+@loss_function()
 def squared_hinge_loss(
     inputs: mx.array, targets: mx.array, reduction: Reduction = "none"
 ) -> mx.array:
@@ -254,6 +276,7 @@ def squared_hinge_loss(
     )
 
 
+@loss_function(replaces="margin_ranking_loss")
 def margin_ranking_loss(
     inputs1: mx.array,
     inputs2: mx.array,
@@ -274,10 +297,11 @@ def margin_ranking_loss(
     """
     return _ext.margin_ranking_loss(
         as_array("inputs1", inputs1), as_array("inputs2", inputs2), as_array("targets", targets),
-        as_float("margin", margin), as_reduction(reduction),
+        as_number("margin", margin), as_reduction(reduction),
     )
 
 
+@loss_function(replaces="gaussian_nll_loss")
 def gaussian_nll_loss(
     inputs: mx.array,
     targets: mx.array,
@@ -302,10 +326,11 @@ def gaussian_nll_loss(
     """
     return _ext.gaussian_nll_loss(
         as_array("inputs", inputs), as_array("targets", targets), as_array("vars", vars),
-        bool(full), as_float("eps", eps), as_reduction(reduction),
+        as_flag("full", full), as_number("eps", eps), as_reduction(reduction),
     )
 
 
+@loss_function()
 def poisson_nll_loss(
     inputs: mx.array,
     targets: mx.array,
@@ -331,11 +356,13 @@ def poisson_nll_loss(
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``.
     """
     return _ext.poisson_nll_loss(
-        as_array("inputs", inputs), as_array("targets", targets), bool(log_input), bool(full),
-        as_float("eps", eps), as_reduction(reduction),
+        as_array("inputs", inputs), as_array("targets", targets),
+        as_flag("log_input", log_input), as_flag("full", full),
+        as_number("eps", eps), as_reduction(reduction),
     )
 
 
+@loss_function(replaces="binary_cross_entropy")
 def binary_cross_entropy(
     inputs: mx.array,
     targets: mx.array,
@@ -361,13 +388,15 @@ def binary_cross_entropy(
             against ``targets`` (e.g. one per class), as PyTorch's
             ``BCEWithLogitsLoss(pos_weight=...)``. Default: ``None`` (1).
     """
+    inputs = as_array("inputs", inputs)
     return _ext.binary_cross_entropy(
-        as_array("inputs", inputs), as_array("targets", targets),
-        as_optional_array("weights", weights), bool(with_logits), as_reduction(reduction),
-        as_optional_array("pos_weight", pos_weight),
+        inputs, as_array("targets", targets), as_optional_array("weights", weights, inputs),
+        as_flag("with_logits", with_logits), as_reduction(reduction),
+        as_optional_array("pos_weight", pos_weight, inputs),
     )
 
 
+@loss_function()
 def sigmoid_focal_loss(
     inputs: mx.array,
     targets: mx.array,
@@ -391,6 +420,6 @@ def sigmoid_focal_loss(
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'none'``.
     """
     return _ext.sigmoid_focal_loss(
-        as_array("inputs", inputs), as_array("targets", targets), as_float("alpha", alpha),
-        as_float("gamma", gamma), as_reduction(reduction),
+        as_array("inputs", inputs), as_array("targets", targets), as_number("alpha", alpha),
+        as_number("gamma", gamma), as_reduction(reduction),
     )

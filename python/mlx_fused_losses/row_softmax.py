@@ -14,12 +14,22 @@ and a NaN gradient for its row; the row is never read out of bounds.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 from typing import Literal, Optional, Union
 
 import mlx.core as mx
 
-from ._common import Reduction, _ext, as_array, as_optional_array, as_reduction
+from ._common import (
+    Reduction,
+    _ext,
+    as_array,
+    as_axis,
+    as_flag,
+    as_number,
+    as_optional_array,
+    as_optional_index,
+    as_reduction,
+    loss_function,
+)
 
 __all__ = [
     "cross_entropy",
@@ -32,29 +42,7 @@ __all__ = [
 ]
 
 
-def _as_axis(axis) -> int:
-    # (Integral: numpy integers too, as MLX's own losses accept them)
-    if isinstance(axis, bool) or not isinstance(axis, Integral):
-        raise TypeError(f"`axis` is a {type(axis).__name__}; expected an int")
-    return int(axis)
-
-
-def _as_ignore_index(ignore_index) -> Optional[int]:
-    if ignore_index is None:
-        return None
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, Integral):
-        raise TypeError(
-            f"`ignore_index` is a {type(ignore_index).__name__}; expected an int or None"
-        )
-    return int(ignore_index)
-
-
-def _as_number(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"`{name}` is a {type(value).__name__}; expected a number")
-    return float(value)
-
-
+@loss_function(replaces="cross_entropy")
 def cross_entropy(
     logits: mx.array,
     targets: mx.array,
@@ -107,14 +95,17 @@ def cross_entropy(
         A class index outside ``[0, C)`` that is not ``ignore_index`` gives NaN
         (its row's loss and gradient; hence a NaN ``'mean'`` or ``'sum'``).
     """
+    logits = as_array("logits", logits)
     return _ext.cross_entropy(
-        as_array("logits", logits), as_array("targets", targets),
-        as_optional_array("weights", weights), _as_axis(axis),
-        _as_number("label_smoothing", label_smoothing), as_reduction(reduction),
-        as_optional_array("class_weights", class_weights), _as_ignore_index(ignore_index),
+        logits, as_array("targets", targets, logits),
+        as_optional_array("weights", weights, logits), as_axis(axis),
+        as_number("label_smoothing", label_smoothing), as_reduction(reduction),
+        as_optional_array("class_weights", class_weights, logits),
+        as_optional_index("ignore_index", ignore_index),
     )
 
 
+@loss_function(replaces="nll_loss")
 def nll_loss(
     inputs: mx.array,
     targets: mx.array,
@@ -139,13 +130,15 @@ def nll_loss(
         array: The loss (float32, float64 for float64 inputs), with PyTorch's
         ``'mean'`` denominator as in :func:`cross_entropy`.
     """
+    inputs = as_array("inputs", inputs)
     return _ext.nll_loss(
-        as_array("inputs", inputs), as_array("targets", targets), _as_axis(axis),
-        as_reduction(reduction), as_optional_array("class_weights", class_weights),
-        _as_ignore_index(ignore_index),
+        inputs, as_array("targets", targets), as_axis(axis),
+        as_reduction(reduction), as_optional_array("class_weights", class_weights, inputs),
+        as_optional_index("ignore_index", ignore_index),
     )
 
 
+@loss_function(replaces="kl_div_loss")
 def kl_div_loss(
     inputs: mx.array,
     targets: mx.array,
@@ -174,12 +167,15 @@ def kl_div_loss(
         log_target (bool, optional): Whether ``targets`` are log-probabilities.
             Default: ``True``.
     """
+    inputs = as_array("inputs", inputs)
     return _ext.kl_div_loss(
-        as_array("inputs", inputs), as_array("targets", targets), _as_axis(axis),
-        as_reduction(reduction), bool(log_target),
+        inputs, as_array("targets", targets, inputs), as_axis(axis),
+        as_reduction(reduction, ("none", "mean", "sum", "batchmean")),
+        as_flag("log_target", log_target),
     )
 
 
+@loss_function()
 def softmax_focal_loss(
     logits: mx.array,
     targets: mx.array,
@@ -203,13 +199,15 @@ def softmax_focal_loss(
         axis (int, optional): The class axis. Default: ``-1``.
         reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'none'``.
     """
+    logits = as_array("logits", logits)
     return _ext.softmax_focal_loss(
-        as_array("logits", logits), as_array("targets", targets),
-        as_optional_array("alpha", alpha), _as_number("gamma", gamma), _as_axis(axis),
+        logits, as_array("targets", targets),
+        as_optional_array("alpha", alpha, logits), as_number("gamma", gamma), as_axis(axis),
         as_reduction(reduction),
     )
 
 
+@loss_function()
 def info_nce_loss(
     query: mx.array,
     keys: mx.array,
@@ -240,11 +238,12 @@ def info_nce_loss(
     """
     return _ext.info_nce_loss(
         as_array("query", query), as_array("keys", keys),
-        _as_number("temperature", temperature), as_reduction(reduction),
-        as_optional_array("negative_keys", negative_keys), bool(normalize),
+        as_number("temperature", temperature), as_reduction(reduction),
+        as_optional_array("negative_keys", negative_keys), as_flag("normalize", normalize),
     )
 
 
+@loss_function()
 def nt_xent_loss(
     z1: mx.array, z2: mx.array, temperature: float = 0.5, reduction: Reduction = "mean"
 ) -> mx.array:
@@ -264,11 +263,12 @@ def nt_xent_loss(
             ``'sum'``. Default: ``'mean'``.
     """
     return _ext.nt_xent_loss(
-        as_array("z1", z1), as_array("z2", z2), _as_number("temperature", temperature),
+        as_array("z1", z1), as_array("z2", z2), as_number("temperature", temperature),
         as_reduction(reduction),
     )
 
 
+@loss_function()
 def clip_loss(
     image_embeds: mx.array,
     text_embeds: mx.array,
@@ -295,8 +295,8 @@ def clip_loss(
             Default: ``True``.
     """
     if not isinstance(temperature, mx.array):
-        temperature = _as_number("temperature", temperature)
+        temperature = as_number("temperature", temperature)
     return _ext.clip_loss(
         as_array("image_embeds", image_embeds), as_array("text_embeds", text_embeds),
-        temperature, as_reduction(reduction), bool(normalize),
+        temperature, as_reduction(reduction), as_flag("normalize", normalize),
     )
