@@ -9,6 +9,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "bench_bandwidth.h"
+#include "math_probe.h"
 #include "mlx_fused_losses/losses.h"
 
 namespace nb = nanobind;
@@ -118,6 +119,10 @@ NB_MODULE(_ext, m) {
   m.def("clip_loss", [](const array& image_embeds, const array& text_embeds, const std::variant<double, array>& temperature, const std::string& r, bool normalize, StreamOrDevice st) {
     return std::visit([&](const auto& tau) { return mfl::clip_loss(image_embeds, text_embeds, tau, reduction(r), normalize, st); }, temperature);
   }, "image_embeds"_a, "text_embeds"_a, "temperature"_a, "reduction"_a, "normalize"_a, nb::kw_only(), s);
+
+  // Private: kernels/math.h elementwise, for tests/test_math_functions.py.
+  m.def("_math_probe", &mfl::probe::math, "name"_a, "x"_a, "y"_a, "single"_a,
+        "name(x[i] (, y[i])) with the kernels' shared math, in float if single, else double.");
 
   // Private probes of the benchmark (mlx_fused_losses/bench/bandwidth.py).
   m.def("_bench_stream_read", &mfl::bench::stream_read, "a"_a, "repeats"_a,

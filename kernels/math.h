@@ -210,7 +210,8 @@ MFL_FN float tanh_(float x) {
                   1.33314422036E-1f) * z - 3.33332819422E-1f) * z * x + x;
   float large = 1.0f - 2.0f / (exp_(2.0f * a) + 1.0f);
   large = x < 0.0f ? -large : large;
-  return a < 0.625f ? small : large;
+  // (x itself at 0: the series' x + x (...) would turn -0 into +0)
+  return x == 0.0f ? x : (a < 0.625f ? small : large);
 }
 
 // x^y for y > 0 (the focal losses' gamma: they return 1 for gamma 0 themselves,
