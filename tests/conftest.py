@@ -14,6 +14,26 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 mx.set_default_device(mx.cpu)
 
+# Markers by module (registered in pyproject.toml): `-m "not emulator"` skips the
+# Metal emulator tests, `-m gpu` runs only the ones that need Apple's GPU.
+_MODULE_MARKS = {
+    "test_emulator_": "emulator",
+    "test_gpu_hardware_": "gpu",
+    "test_torch_compat": "torch",
+    "test_row_softmax_torch": "torch",
+    "test_properties": "slow",
+    "test_mlx_compat": "slow",
+    "test_cpp_example": "slow",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.path.name
+        for prefix, mark in _MODULE_MARKS.items():
+            if name.startswith(prefix):
+                item.add_marker(getattr(pytest.mark, mark))
+
 
 @pytest.fixture
 def rng(request):

@@ -1,7 +1,7 @@
 """The pointwise losses on the GPU (Metal) against the same losses on the CPU.
 
 Runs on Apple silicon only (skipped where mx.metal.is_available() is False):
-the real Metal compiler and hardware, where tests/test_metal_pointwise.py uses
+the real Metal compiler and hardware, where tests/test_emulator_pointwise.py uses
 an emulator. Every loss of reference.POINTWISE (and binary cross-entropy on
 probabilities, with weights and pos_weight), every reduction and dtype,
 contiguous and strided/broadcast inputs, values and gradients.

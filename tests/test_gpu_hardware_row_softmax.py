@@ -1,7 +1,7 @@
 """The row-softmax losses on the GPU (Metal) against the same losses on the CPU.
 
 Runs on Apple silicon only (skipped where mx.metal.is_available() is False):
-the real Metal compiler and hardware, where tests/test_metal_row_softmax.py
+the real Metal compiler and hardware, where tests/test_emulator_row_softmax.py
 uses an emulator. Every public row-softmax function, float32/float16/bfloat16,
 short rows (the "simd" kernels) and long ones (the "looped" kernels), the class
 axis last or first (strided rows), label smoothing, class weights,

@@ -2,7 +2,7 @@
 
 Add the printed directory to ``CMAKE_PREFIX_PATH``; then
 ``find_package(MLXFusedLosses CONFIG REQUIRED)`` defines the target
-``mlx_fused_losses::mlx_fused_losses`` (see the README, "C++ API and CMake package").
+``mlx_fused_losses::mlx_fused_losses`` (see docs/CPP.md).
 """
 
 import argparse

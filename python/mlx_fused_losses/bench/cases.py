@@ -234,6 +234,74 @@ def _F():
     return F
 
 
+# ---------------------------------------------------------- contrastive losses
+EMBEDDING_SIZE = 128
+
+
+def _embedding_pairs(n, key, row_length):
+    """Two (N, 128) embedding batches whose N x N similarity matrix has about
+    ``n`` elements (N from 2 to 4096: the matmul grows as N^2)."""
+    n_rows = max(2, min(4096, math.isqrt(n)))
+    k1, k2 = _keys(key, 2)
+    shape = (n_rows, EMBEDDING_SIZE)
+    return [mx.random.normal(shape, key=k1), mx.random.normal(shape, key=k2)]
+
+
+def _unit_rows(x):
+    return x / mx.maximum(mx.sqrt(mx.sum(x * x, axis=-1, keepdims=True)), 1e-12)
+
+
+def info_nce_stock(query, keys, temperature=0.1, reduction="mean"):
+    logits = _unit_rows(query) @ _unit_rows(keys).T / temperature
+    return stock_mlx("cross_entropy")(logits, mx.arange(query.shape[0]), reduction=reduction)
+
+
+def clip_stock(image_embeds, text_embeds, temperature=0.07, reduction="mean"):
+    logits = _unit_rows(image_embeds) @ _unit_rows(text_embeds).T / temperature
+    labels = mx.arange(image_embeds.shape[0])
+    ce = stock_mlx("cross_entropy")
+    return _reduce(0.5 * (ce(logits, labels) + ce(logits.T, labels)), reduction)
+
+
+def nt_xent_stock(z1, z2, temperature=0.5, reduction="mean"):
+    n = z1.shape[0]
+    z = _unit_rows(mx.concatenate([z1, z2]))
+    sim = mx.where(mx.eye(2 * n, dtype=mx.bool_), -math.inf, z @ z.T / temperature)
+    labels = mx.concatenate([mx.arange(n, 2 * n), mx.arange(n)])
+    return stock_mlx("cross_entropy")(sim, labels, reduction=reduction)
+
+
+def _torch_unit_rows(x):
+    return _F().normalize(x, dim=-1)
+
+
+def _torch_info_nce(query, keys, temperature=0.1, reduction="mean"):
+    import torch
+
+    logits = _torch_unit_rows(query) @ _torch_unit_rows(keys).T / temperature
+    return _F().cross_entropy(logits, torch.arange(query.shape[0]), reduction=reduction)
+
+
+def _torch_clip(image_embeds, text_embeds, temperature=0.07, reduction="mean"):
+    import torch
+
+    logits = _torch_unit_rows(image_embeds) @ _torch_unit_rows(text_embeds).T / temperature
+    labels = torch.arange(image_embeds.shape[0])
+    loss = 0.5 * (_F().cross_entropy(logits, labels, reduction="none")
+                  + _F().cross_entropy(logits.T, labels, reduction="none"))
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+
+
+def _torch_nt_xent(z1, z2, temperature=0.5, reduction="mean"):
+    import torch
+
+    n = z1.shape[0]
+    z = _torch_unit_rows(torch.cat([z1, z2]))
+    sim = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), -math.inf)
+    labels = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    return _F().cross_entropy(sim, labels, reduction=reduction)
+
+
 def _torch_sigmoid_focal(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
     # torchvision.ops.sigmoid_focal_loss (torchvision 0.2x), in torch ops.
     import torch
@@ -332,6 +400,13 @@ CASES: List[Case] = [
     Case("softmax_focal_loss", rows_of_logits, softmax_focal_stock, "stock ops",
          params={"gamma": 2.0}, family=ROW_SOFTMAX, torch=_torch_softmax_focal,
          torch_label="the formula in torch ops"),
+    # ------------ contrastive (two (N, 128) embedding batches, N x N similarities)
+    Case("info_nce_loss", _embedding_pairs, info_nce_stock, "stock ops", family=ROW_SOFTMAX,
+         grad_argnums=(0, 1), torch=_torch_info_nce, torch_label="the formula in torch ops"),
+    Case("nt_xent_loss", _embedding_pairs, nt_xent_stock, "stock ops", family=ROW_SOFTMAX,
+         grad_argnums=(0, 1), torch=_torch_nt_xent, torch_label="the formula in torch ops"),
+    Case("clip_loss", _embedding_pairs, clip_stock, "stock ops", family=ROW_SOFTMAX,
+         grad_argnums=(0, 1), torch=_torch_clip, torch_label="the formula in torch ops"),
 ]
 
 

@@ -114,7 +114,7 @@ def environment(device: mx.Device) -> Dict:
             "device": str(device),
             "fused_threads": os.environ.get("MLX_FUSED_LOSSES_NUM_THREADS", os.cpu_count()),
             "torch_threads": torch.get_num_threads() if torch else None,
-            # Settings that change the timings (glibc's mmap threshold: see the README).
+            # Settings that change the timings (glibc's mmap threshold: see docs/BENCHMARKS.md).
             "environment": {k: os.environ[k] for k in PERF_ENV if k in os.environ},
         },
         "versions": versions,
