@@ -7,7 +7,7 @@
 # CMAKE_PREFIX_PATH entry in either case. Included from CMakeLists.txt.
 include(CMakePackageConfigHelpers)
 
-set(MFL_PUBLIC_HEADERS ${PROJECT_SOURCE_DIR}/csrc/mlx_fused_losses/losses.h)
+file(GLOB MFL_PUBLIC_HEADERS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/csrc/mlx_fused_losses/*.h)
 set(MFL_LIBRARY_FILE
   ${CMAKE_SHARED_LIBRARY_PREFIX}mlx_fused_losses${CMAKE_SHARED_LIBRARY_SUFFIX})
 if(APPLE)

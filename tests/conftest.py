@@ -9,8 +9,10 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-# Test modules import their helpers (reference.py, pointwise_cases.py) by name.
+# Test modules import their helpers (tests/common: reference.py,
+# pointwise_cases.py, ...) and each other (tests/) by name.
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "common"))
 
 mx.set_default_device(mx.cpu)
 

@@ -31,7 +31,8 @@ ROW_REFERENCES = {
     "nt_xent_loss": rref.nt_xent,
     "clip_loss": rref.clip,
 }
-ERROR_TESTS = ("test_pointwise_errors.py", "test_row_softmax_audit.py", "test_reliability.py")
+ERROR_TESTS = ("pointwise/test_pointwise_errors.py", "row_softmax/test_row_softmax_audit.py",
+               "test_reliability.py")
 
 
 def test_the_list_of_losses_is_the_package_api():

@@ -1,4 +1,4 @@
-"""kernels/math.h called directly (through the private _ext._math_probe), in float
+"""kernels/common/math.h called directly (through the private _ext._math_probe), in float
 as the CPU kernels use it and in double: NaN, +-inf, +-0, subnormals and the ends of
 each function's range, against float64 numpy."""
 
