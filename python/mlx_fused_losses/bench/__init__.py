@@ -8,7 +8,7 @@ checked against stock MLX; a mismatch is reported and not timed. The memory
 bandwidth is measured in the same run, for the roofline.
 
 Modules: ``cases`` (the registry of losses), ``runner`` (guard + timings),
-``timing``, ``bandwidth``, ``targets`` (the issues' speed targets), ``report``
+``timing``, ``bandwidth``, ``targets`` (the project's speed targets), ``report``
 (table, JSON, CSV) and ``plots`` (PNG).
 """
 
@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"a smoke run in under a minute: sizes {QUICK['sizes']}, "
                    f"{QUICK['repeats']} repeats")
     p.add_argument("--check-targets", action="store_true",
-                   help="summarise the issues' speed targets per loss (defaults to "
+                   help="summarise the project's speed targets per loss (defaults to "
                    "--dtype float32 --reductions mean and, without --sizes, each family's "
                    "target size: pointwise 16M, row-softmax 8192x32000)")
     p.add_argument("--out", metavar="DIR",

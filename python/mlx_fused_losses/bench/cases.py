@@ -26,8 +26,8 @@ import mlx_fused_losses
 from ..patch import _originals
 
 POINTWISE, ROW_SOFTMAX = "pointwise", "row-softmax"  # the families
-# Default row length of the row-softmax cases (a 32k LLM vocabulary, as issue
-# 4's 8192 x 32000 benchmark): logits are (n // row_length, row_length).
+# Default row length of the row-softmax cases (a 32k LLM vocabulary, as in the
+# 8192 x 32000 benchmark): logits are (n // row_length, row_length).
 ROW_LENGTH = 32000
 
 
