@@ -212,19 +212,61 @@ def table_rows(rows: List[Dict]) -> Tuple[List[str], List[List[str]]]:
     return header, out
 
 
-def format_table(rows: List[Dict]) -> str:
-    """The results as aligned text; a mismatch or error spans the timing columns."""
+TABLE_WIDTH = 120  # the terminal table's most columns
+
+
+def _terminal_cells(rows: List[Dict], shared: List[str]) -> Tuple[List[str], List[List[str]]]:
+    """table_rows for the terminal: the columns in `shared` (equal in every row)
+    dropped, each baseline as its ms and speedup under its name, no IQR and no
+    GB/s (the JSON, CSV and Markdown have every column)."""
     header, cells = table_rows(rows)
-    full = [c for c in cells if len(c) == len(header)]
-    widths = [max(len(c[i]) for c in [header] + full) for i in range(len(header))]
+    keep = [i for i, h in enumerate(header) if h not in shared and h != "GB/s"]
+    rename = {"fused ms (IQR)": "fused ms", "% roofline": "% roof",
+              "peak MB fused/stock/compiled": "peak MB f/s/c"}
+    short = []
+    for i in keep:
+        h = header[i]
+        short.append(rename.get(h, h.replace("mx.fast.cross_entropy", "mx.fast")
+                                .replace(" ms (speedup)", "")))
+    out = []
+    for c in cells:
+        if len(c) != len(header):  # a mismatch or error: the key columns, then the message
+            out.append([c[i] for i in keep if i < 5] + [c[5]])
+            continue
+        out.append([c[i].replace(" (", " ").replace("x)", "x") if "(speedup)" in header[i]
+                    else c[i].split(" (")[0] if header[i] == "fused ms (IQR)" else c[i]
+                    for i in keep])
+    return short, out
 
-    def line(cs):  # the 5 key columns left-aligned, numbers right-aligned
-        return "  ".join(c.ljust(w) if i < 5 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cs, widths)))
 
-    lines = [line(header), "  ".join("-" * w for w in widths)]
-    lines += [line(c) if len(c) == len(header) else line(c[:5]) + "  " + c[5] for c in cells]
-    return "\n".join(lines)
+def format_table(rows: List[Dict]) -> str:
+    """The results as aligned text, one table per family (its own baseline
+    columns), at most TABLE_WIDTH columns; a mismatch or error spans the timing
+    columns. A dtype or reduction that every row of a family shares is said
+    once, above its table."""
+    blocks = []
+    for family in dict.fromkeys(r.get("family", "") for r in rows):
+        fam = [r for r in rows if r.get("family", "") == family]
+        shared = [h for h, key in (("dtype", "dtype"), ("red.", "reduction"))
+                  if len({r[key] for r in fam}) == 1]
+        header, cells = _terminal_cells(fam, shared)
+        n_key = header.index("fused ms")
+        full = [c for c in cells if len(c) == len(header)]
+        widths = [max(len(c[i]) for c in [header] + full) for i in range(len(header))]
+
+        def line(cs):  # the key columns left-aligned, numbers right-aligned
+            return "  ".join(c.ljust(w) if i < n_key else c.rjust(w)
+                             for i, (c, w) in enumerate(zip(cs, widths)))
+
+        said = ", ".join(fam[0]["dtype"] if h == "dtype" else f"reduction {fam[0]['reduction']}"
+                         for h in shared)
+        title = ((family or "losses") + (f" ({said})" if said else "")
+                 + ": each baseline's median ms and the speedup over it")
+        lines = [title, line(header), "  ".join("-" * w for w in widths)]
+        lines += [line(c) if len(c) == len(header)
+                  else line(c[:n_key]) + "  " + c[n_key] for c in cells]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def format_markdown(rows: List[Dict]) -> str:
