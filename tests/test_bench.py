@@ -146,6 +146,18 @@ def test_quick_run_plots(quick_run):
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n", name
         assert 5_000 < len(data) < 400_000, (name, len(data))
+        width = int.from_bytes(data[16:20], "big")  # the PNG header's IHDR width
+        assert width >= 1000, (name, width)
+
+
+def test_markdown_footnote_only_when_a_row_is_starred(quick_run):
+    _, _, data = quick_run
+    rows = data["rows"]
+    stock_only = [r for r in rows if r["labels"]["stock"] == "mlx.nn.losses"]
+    starred = [r for r in rows if r["labels"]["stock"] != "mlx.nn.losses"]
+    assert stock_only and starred
+    assert "MLX lacks the loss" not in report.format_summary_markdown(stock_only)
+    assert "MLX lacks the loss" in report.format_summary_markdown(starred)
 
 
 def test_from_json_reprints_and_replots(quick_run, tmp_path, capsys):
