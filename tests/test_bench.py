@@ -12,13 +12,14 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import mlx.core as mx
 import pytest
 
 import mlx_fused_losses
 from mlx_fused_losses import _ext
-from mlx_fused_losses.bench import main, parse_size, report, runner, targets
+from mlx_fused_losses.bench import main, parse_size, report, runner
 from mlx_fused_losses.bench.bandwidth import roofline_seconds
 from mlx_fused_losses.bench.cases import CASES, bytes_moved
 
@@ -299,11 +300,26 @@ def test_cache_limit_is_set_and_recorded(tmp_path, capsys):
     assert "MLX cache limit (mx.set_cache_limit): 64 MB" in capsys.readouterr().out
 
 
-def test_check_targets_defaults_to_each_familys_size():
+def _repository_targets():
+    """bench/targets.py: the repository's speed targets (not in the package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "targets.py"
+    spec = importlib.util.spec_from_file_location("repository_targets", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (its dataclasses look their module up)
+    spec.loader.exec_module(module)
+    return module
+
+
+targets = _repository_targets()
+
+
+def test_headline_sizes_are_each_familys():
     from mlx_fused_losses.bench import _config, _parser
 
     parser = _parser()
-    config, cases = _config(parser.parse_args(["--check-targets"]), parser)
+    config, cases = _config(parser.parse_args(["--sizes", "headline"]), parser)
     planned = {w["case"].family: w["n"] for w in runner.plan(cases, config)}
     assert planned == {"pointwise": 16 << 20, "row-softmax": 8192 * 32000}
     assert config.row_length == 32000
@@ -387,3 +403,13 @@ def test_row_softmax_targets():
     text = targets.format_table(result)
     assert "issue 4 targets (row-softmax)" in text and "PASS 1.00x" in text
     assert "indicative only" not in text
+
+
+def test_repository_targets_use_the_targets_settings_unless_given():
+    argv = targets._with_defaults(["--family", "pointwise"], "/tmp/out")
+    assert argv[argv.index("--dtype") + 1] == "float32"
+    assert argv[argv.index("--reductions") + 1] == "mean"
+    assert argv[argv.index("--sizes") + 1] == "headline"
+    assert argv[argv.index("--out") + 1] == "/tmp/out"
+    argv = targets._with_defaults(["--sizes", "1M", "--out", "d"], "/tmp/out")
+    assert argv.count("--sizes") == 1 and argv[argv.index("--out") + 1] == "d"

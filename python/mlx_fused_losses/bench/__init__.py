@@ -8,7 +8,7 @@ checked against stock MLX; a mismatch is reported and not timed. The memory
 bandwidth is measured in the same run, for the roofline.
 
 Modules: ``cases`` (the registry of losses), ``runner`` (guard + timings),
-``timing``, ``bandwidth``, ``targets`` (the project's speed targets), ``report``
+``timing``, ``bandwidth``, ``report``
 (table, JSON, CSV) and ``plots`` (PNG).
 """
 
@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Tuple
 
 import mlx.core as mx
 
-from . import bandwidth, plots, report, runner, targets
+from . import bandwidth, plots, report, runner
 from .cases import CASES, POINTWISE, ROW_LENGTH, ROW_SOFTMAX, Case
 
 DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16,
@@ -67,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="device to run on (default: MLX's default device)")
     p.add_argument("--sizes", help=f"elements per input, comma-separated, e.g. 1M,16M or "
                    f"8192x32000 (default {DEFAULT_SIZES}; row-softmax losses take (n / "
-                   "ROW_LENGTH, ROW_LENGTH) logits)")
+                   "ROW_LENGTH, ROW_LENGTH) logits), or 'headline': each family at the size "
+                   "of the README's results (pointwise 16M, row-softmax 8192x32000)")
     p.add_argument("--row-length", type=int, metavar="ROW_LENGTH",
                    help="classes per row of the row-softmax losses (default: C of the "
                    f"sizes given as RxC, else {ROW_LENGTH})")
@@ -88,10 +89,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help=f"a smoke run in under a minute: sizes {QUICK['sizes']}, "
                    f"{QUICK['repeats']} repeats")
-    p.add_argument("--check-targets", action="store_true",
-                   help="summarise the project's speed targets per loss (defaults to "
-                   "--dtype float32 --reductions mean and, without --sizes, each family's "
-                   "target size: pointwise 16M, row-softmax 8192x32000)")
     p.add_argument("--out", metavar="DIR",
                    help="write <device>-results.{json,csv,md} and PNG plots into DIR")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed of the inputs")
@@ -121,8 +118,8 @@ def _config(args, parser) -> Tuple[runner.Config, List[Case]]:
     if device == mx.gpu and not mx.is_available(mx.gpu):
         parser.error("--device gpu: this MLX build has no GPU backend (try --device cpu)")
     quick = args.quick
-    sizes = args.sizes or (QUICK["sizes"] if quick else None if args.check_targets
-                           else DEFAULT_SIZES)
+    sizes = args.sizes or (QUICK["sizes"] if quick else DEFAULT_SIZES)
+    sizes = None if sizes == "headline" else sizes  # each family's HEADLINE_SIZES
     try:
         sizes = sizes and [parse_size(s) for s in _csv(sizes)]
     except argparse.ArgumentTypeError as err:
@@ -245,7 +242,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         {k: r.get(k) for k in ("loss", "n", "dtype", "reduction", "mode", "status", "check",
                                "error")}
         for r in failed]
-    result["check_targets"] = args.check_targets
 
     return _present(result, args.out)
 
@@ -263,11 +259,6 @@ def _present(result: Dict, out: Optional[str]) -> int:
         for r in failed:
             print(f"!!!   {r['loss']} {r['mode']} n={r['n']} {r['dtype']} {r['reduction']}: "
                   f"{r.get('error') or report.check_detail(r['check'])}")
-    if result.get("check_targets") or "targets" in result:
-        result["targets"] = targets.check(rows)
-        print()
-        print(targets.format_table(result["targets"]))
-
     if out:
         os.makedirs(out, exist_ok=True)
         device = "gpu" if "gpu" in result["config"]["device"] else "cpu"

@@ -29,6 +29,8 @@ POINTWISE, ROW_SOFTMAX = "pointwise", "row-softmax"  # the families
 # Default row length of the row-softmax cases (a 32k LLM vocabulary, as in the
 # 8192 x 32000 benchmark): logits are (n // row_length, row_length).
 ROW_LENGTH = 32000
+# Each family's headline size (`--sizes headline`), as the README's results.
+HEADLINE_SIZES = {POINTWISE: 16 << 20, ROW_SOFTMAX: 8192 * ROW_LENGTH}
 
 
 @dataclass(frozen=True)

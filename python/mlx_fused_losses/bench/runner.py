@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import mlx.core as mx
 
 from . import bandwidth
-from .cases import ROW_LENGTH, Case, bytes_moved
+from .cases import HEADLINE_SIZES, ROW_LENGTH, Case, bytes_moved
 from .timing import mlx_runner, peak_memory, time_runs
 
 MODES = ("forward", "value_and_grad")
@@ -36,7 +36,7 @@ TOLERANCE = {
 @dataclass
 class Config:
     device: mx.Device
-    sizes: Optional[Sequence[int]]  # None: each family's target size (targets.size_for)
+    sizes: Optional[Sequence[int]]  # None: each family's HEADLINE_SIZES
     dtypes: Sequence[mx.Dtype]
     reductions: Sequence[str]
     warmup: int = 2
@@ -194,12 +194,11 @@ def _torch_runner(case: Case, mode, reduction, inputs, dtype_label, torch, tdev)
 # ------------------------------------------------------------------ the loop
 def plan(cases: Sequence[Case], config: Config) -> List[Dict]:
     """Every row to run, in order (for the progress bar's total)."""
-    from .targets import size_for
 
     return [
         {"case": c, "n": n, "dtype": d, "reduction": r}
         for c in cases
-        for n in (config.sizes or [size_for(c.family)])
+        for n in (config.sizes or [HEADLINE_SIZES[c.family]])
         for d in config.dtypes
         for r in config.reductions
     ]

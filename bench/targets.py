@@ -1,6 +1,11 @@
-"""The issues' speed targets, checked on the benchmark's rows.
+"""The repository's speed targets (its issues'), checked on the benchmark's rows;
+not part of the package, whose benchmark only measures.
 
-On the CPU, float32, reduction="mean":
+    python bench/targets.py [benchmark options]   # e.g. --family pointwise --out DIR
+
+runs ``python -m mlx_fused_losses.bench`` (float32, reduction="mean", each family
+at its headline size unless --sizes is given), then prints a PASS/FAIL table per
+family and adds it to the report's JSON as "targets". On the CPU:
 
 - pointwise (issue 2), 16M elements: the forward >= 5x faster than stock MLX
   and than ``mx.compile``d stock MLX, value_and_grad >= 4x faster than both, at
@@ -13,10 +18,14 @@ On the CPU, float32, reduction="mean":
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from .cases import POINTWISE, ROW_LENGTH, ROW_SOFTMAX
+from mlx_fused_losses.bench.cases import POINTWISE, ROW_LENGTH, ROW_SOFTMAX
 
 DTYPE = "float32"
 REDUCTION = "mean"
@@ -52,11 +61,6 @@ TARGETS: Dict[str, Tuple[int, int, List[Target]]] = {
         Target("vag peak<=1.3x", "value_and_grad", "extra_peak", 1.3, at_most=True),
     ]),
 }
-
-
-def size_for(family: str) -> int:
-    """The number of elements the family's targets are defined at."""
-    return TARGETS[family][1]
 
 
 W = 18  # column width of the table
@@ -143,3 +147,40 @@ def format_table(result: Dict) -> str:
                      + "".join(f"{passed[n]}/{applicable[n]}".rjust(W) for n in names))
         tables.append("\n".join(lines))
     return "\n\n".join(tables)
+
+
+def _with_defaults(argv: Sequence[str], out: str) -> List[str]:
+    """The benchmark's arguments: the targets' dtype, reduction and sizes unless given."""
+    argv = list(argv)
+    given = {a.split("=")[0] for a in argv if a.startswith("--")}
+    for flag, value in (("--dtype", DTYPE), ("--reductions", REDUCTION), ("--sizes", "headline")):
+        if flag not in given and not (flag == "--reductions" and "--reduction" in given):
+            argv += [flag, value]
+    if "--out" not in given:
+        argv += ["--out", out]
+    return argv
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from mlx_fused_losses.bench import main as bench_main
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = _with_defaults(argv, tmp)
+        status = bench_main(argv)
+        out = argv[argv.index("--out") + 1]
+        device = "gpu" if "--device" in argv and argv[argv.index("--device") + 1] == "gpu" else None
+        names = [f for f in os.listdir(out) if f.endswith("-results.json")]
+        path = os.path.join(out, f"{device}-results.json" if device else names[0])
+        with open(path) as f:
+            report = json.load(f)
+        report["targets"] = check(report["rows"])
+        with open(path, "w") as f:
+            json.dump(report, f, indent=1)
+    print()
+    print(format_table(report["targets"]))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
