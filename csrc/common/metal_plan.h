@@ -2,7 +2,7 @@
 // each buffer slot is bound to. No Metal types, so the planners
 // (pointwise_plan.cpp, row_softmax_plan.cpp) compile on every platform: eval_gpu
 // executes the plans (common/run_plan.cpp), and the emulator tests run the
-// kernels from the very same plans (bindings_metal_plan.cpp).
+// kernels from the very same plans (csrc/<family>/bindings.cpp).
 #pragma once
 
 #include <array>

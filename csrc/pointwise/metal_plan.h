@@ -2,7 +2,7 @@
 // names, grids, threadgroup sizes and what each buffer slot is bound to. No
 // Metal types, so it compiles on every platform: eval_gpu
 // (csrc/pointwise/metal.cpp) executes these plans, and the emulator tests
-// (tests/test_metal_pointwise.py, through _ext._pointwise_metal_plan) run the
+// (tests/pointwise/test_emulator_pointwise.py, through _ext._pointwise_metal_plan) run the
 // kernels from the very same plans.
 #pragma once
 

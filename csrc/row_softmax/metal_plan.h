@@ -1,6 +1,6 @@
 // How the row-softmax primitives launch their Metal kernels (kernels/row_softmax/kernels.h),
 // as plain data (common/metal_plan.h): eval_gpu (csrc/row_softmax/metal.cpp) executes
-// these plans, and the emulator tests (tests/test_metal_row_softmax.py, through
+// these plans, and the emulator tests (tests/row_softmax/test_emulator_row_softmax.py, through
 // _ext._row_softmax_metal_plan) run the kernels from the very same plans.
 #pragma once
 
