@@ -162,6 +162,8 @@ def _with_defaults(argv: Sequence[str], out: str) -> List[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    import mlx.core as mx
+
     from mlx_fused_losses.bench import main as bench_main
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -169,9 +171,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         argv = _with_defaults(argv, tmp)
         status = bench_main(argv)
         out = argv[argv.index("--out") + 1]
-        device = "gpu" if "--device" in argv and argv[argv.index("--device") + 1] == "gpu" else None
-        names = [f for f in os.listdir(out) if f.endswith("-results.json")]
-        path = os.path.join(out, f"{device}-results.json" if device else names[0])
+        # (the benchmark names its report after the device it ran on)
+        device = (argv[argv.index("--device") + 1] if "--device" in argv
+                  else "gpu" if mx.default_device() == mx.gpu else "cpu")
+        path = os.path.join(out, f"{device}-results.json")
         with open(path) as f:
             report = json.load(f)
         report["targets"] = check(report["rows"])

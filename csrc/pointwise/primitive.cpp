@@ -41,6 +41,13 @@ mx::Shape batch_shape(const mx::array& input, int batch_ndim) {
   return mx::Shape(input.shape().begin(), input.shape().begin() + batch_ndim);
 }
 
+// The axes a sum or mean reduces: batch_ndim and after.
+std::vector<int> reduced_axes(const PointwiseSpec& spec, const mx::array& input) {
+  std::vector<int> axes(input.ndim() - spec.batch_ndim);
+  std::iota(axes.begin(), axes.end(), spec.batch_ndim);
+  return axes;
+}
+
 // The shape of the forward's output.
 mx::Shape loss_shape(const PointwiseSpec& spec, const mx::array& input) {
   return spec.reduction == Reduction::None ? input.shape() : batch_shape(input, spec.batch_ndim);
@@ -55,9 +62,7 @@ std::vector<mx::array> pointwise_grads(const mx::Stream& stream, const Pointwise
   mx::array cot = mx::astype(cotangent, inputs[0].dtype(), stream);
   if (spec.reduction != Reduction::None && cot.ndim() > 0 && cot.ndim() < shape.size()) {
     // (batch...) -> (batch..., 1, ..., 1) -> broadcast: stride 0, no copy.
-    std::vector<int> reduced(shape.size() - spec.batch_ndim);
-    std::iota(reduced.begin(), reduced.end(), spec.batch_ndim);
-    cot = mx::expand_dims(cot, reduced, stream);
+    cot = mx::expand_dims(cot, reduced_axes(spec, inputs[0]), stream);
   }
   // (shaped from the inputs at evaluation time, for shapeless compilation)
   cot = mx::broadcast_arrays({cot, inputs[0]}, stream)[0];
@@ -193,9 +198,7 @@ mx::array Pointwise::jvp_of_loss(const std::vector<mx::array>& primals,
   if (spec_.reduction == Reduction::None) {
     return total;
   }
-  std::vector<int> reduced(primals[0].ndim() - spec_.batch_ndim);
-  std::iota(reduced.begin(), reduced.end(), spec_.batch_ndim);
-  return mx::sum(total, reduced, false, stream());
+  return mx::sum(total, reduced_axes(spec_, primals[0]), false, stream());
 }
 
 std::pair<std::vector<mx::array>, std::vector<int>> Pointwise::vmap(

@@ -230,12 +230,15 @@ mx::Dtype embedding_dtype(const mx::array& a, const mx::array& b) {
   return is_float(d) ? d : mx::float32;
 }
 
-// 0, 1, ..., N - 1 for the rows of (N, D) `x`, from ops whose shapes follow
-// x's at evaluation time (an arange's length is fixed when the graph is built,
-// and a shapeless-compiled graph would then read past the targets' end).
+// A 0 (int32) for each row of (N, D) `x`, and 0, 1, ..., N - 1, from ops whose
+// shapes follow x's at evaluation time (an arange's length is fixed when the
+// graph is built, and a shapeless-compiled graph would then read past the
+// targets' end).
+mx::array row_zeros(const mx::array& x, mx::StreamOrDevice s) {
+  return mx::sum(mx::zeros_like(x, mx::int32, s), -1, false, s);
+}
 mx::array row_positions(const mx::array& x, mx::StreamOrDevice s) {
-  auto zeros = mx::sum(mx::zeros_like(x, mx::int32, s), -1, false, s);
-  return mx::subtract(mx::cumsum(mx::add(zeros, mx::array(1), s), 0, false, true, s),
+  return mx::subtract(mx::cumsum(mx::add(row_zeros(x, s), mx::array(1), s), 0, false, true, s),
                       mx::array(1), s);
 }
 
@@ -364,8 +367,7 @@ mx::array info_nce_loss(const mx::array& query, const mx::array& keys, double te
     auto nk = normalized(float_embeddings(*negative_keys, dtype, s), normalize, s);
     auto pos = mx::sum(mx::multiply(qn, kn, s), -1, true, s);
     auto logits = mx::concatenate({pos, mx::matmul(qn, mx::transpose(nk, s), s)}, 1, s);
-    auto first_column = mx::zeros_like(row_positions(query, s), s);
-    return cross_entropy(mx::multiply(logits, scale, s), first_column, std::nullopt, -1, 0.0,
+    return cross_entropy(mx::multiply(logits, scale, s), row_zeros(query, s), std::nullopt, -1, 0.0,
                          reduction, std::nullopt, std::nullopt, s);
   }
   auto logits = mx::multiply(mx::matmul(qn, mx::transpose(kn, s), s), scale, s);
