@@ -118,6 +118,10 @@ EXTRA += [
          ref.POINTWISE["sigmoid_focal_loss"].sample)
     for g in (1.5, 3.0, 4.0)
 ]
+# Not a loss: x y, the row families' accurate sums over their per-row losses
+# (sum_of_products), which run on the GPU for every row-family mean and sum.
+EXTRA.append(Case("product", "product", 2, False, (), lambda x, y: x * y,
+                  lambda r, s: (r.standard_normal(s) * 2.0, r.random(s))))
 CASES = [case_from_reference(n) for n in ref.POINTWISE] + EXTRA
 
 
