@@ -12,4 +12,5 @@
 
 #include "mlx_fused_losses/common.h"
 #include "mlx_fused_losses/pointwise.h"
+#include "mlx_fused_losses/row_distance.h"
 #include "mlx_fused_losses/row_softmax.h"

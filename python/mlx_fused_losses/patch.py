@@ -7,10 +7,11 @@ from typing import Dict, Iterator
 
 import mlx.nn.losses as _mlx_losses
 
-from . import pointwise, row_softmax  # noqa: F401  (their decorators fill the registry)
 from ._common import MLX_REPLACEMENTS
 
-# mlx.nn.losses names this package replaces (same signatures and results).
+# mlx.nn.losses names this package replaces (same signatures and results): the
+# package imports every family module, whose decorators fill the registry,
+# before this one.
 PATCHABLE = list(MLX_REPLACEMENTS)
 
 _originals: Dict[str, object] = {}
