@@ -1,10 +1,13 @@
 // CPU kernels of the row-distance family: per row, one pass over its vectors
-// for the sums of kernels/row_distance/losses.h (each element's terms in the
-// accumulation type, summed in double) and the row's loss, and one pass that
+// for the sums of kernels/row_distance/losses.h (blocks of 128 elements summed
+// in float, the blocks in double; all in double for float64) and the row's
+// loss (in double), and one pass that
 // writes every requested gradient from the saved coefficients; rows in
 // parallel on all cores. A vector axis that is not contiguous is read in place
 // with its stride.
+#include <algorithm>
 #include <type_traits>
+#include <vector>
 
 #include "mlx/backend/cpu/encoder.h"
 
@@ -50,46 +53,53 @@ struct DistanceKernels {
   using A = acc_t<T>;
   static constexpr int kVectors = loss_kernels::vector_count(K);
   static constexpr bool kTargets = loss_kernels::has_targets(K);
+  static constexpr int64_t kBlock = 128;
 
-  template <bool Contig>
+  // The row's sums: each block of kBlock elements summed in A (vector lanes),
+  // the blocks in double.
+  template <bool Contig, bool Swap>
   MFL_HOT_LOOP static loss_kernels::DistanceSums<double> row_sums(RowView<T, Contig> r,
-                                                                   int64_t n, A p, bool swap) {
+                                                                   int64_t n, A p) {
     using View = RowView<T, Contig>;
-    double s0 = 0, s1 = 0, s2 = 0;
+    loss_kernels::DistanceSums<double> total = {0, 0, 0};
+    for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
+      const int64_t j1 = std::min(n, j0 + kBlock);
+      A s0 = 0, s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2)
-    for (int64_t j = 0; j < n; ++j) {
-      const A w = kVectors == 3 ? A(r.w[View::at(j, r.ws)]) : A(0);
-      auto e = loss_kernels::accumulate<K, N, A>({A(0), A(0), A(0)}, A(r.u[View::at(j, r.us)]),
-                                                 A(r.v[View::at(j, r.vs)]), w, p, swap);
-      s0 += double(e.s0);
-      s1 += double(e.s1);
-      s2 += double(e.s2);
+      for (int64_t j = j0; j < j1; ++j) {
+        const A w = kVectors == 3 ? A(r.w[View::at(j, r.ws)]) : A(0);
+        auto e = loss_kernels::accumulate<K, N, A>({A(0), A(0), A(0)}, A(r.u[View::at(j, r.us)]),
+                                                   A(r.v[View::at(j, r.vs)]), w, p, Swap);
+        s0 += e.s0;
+        s1 += e.s1;
+        s2 += e.s2;
+      }
+      total = loss_kernels::add_sums<double>(total, {double(s0), double(s1), double(s2)});
     }
-    return {s0, s1, s2};
+    return total;
   }
 
-  // Writes c * the gradients of n elements into gu, gv, gw (those not null,
-  // with stride gs).
+  // A gradient row: where it starts and its stride.
+  struct OutRow {
+    T* p;
+    int64_t stride;
+  };
+
+  // Writes c * the gradients of n elements into gu, gv, gw (an output not
+  // requested points to a scratch row, so the loop has no branches).
   template <bool Contig>
   MFL_HOT_LOOP static void row_grads(RowView<T, Contig> r, int64_t n, A c0, A c1, A c2, A p,
-                                     T* gu, T* gv, T* gw, int64_t gs) {
+                                     OutRow gu, OutRow gv, OutRow gw) {
     using View = RowView<T, Contig>;
 #pragma omp simd
     for (int64_t j = 0; j < n; ++j) {
       const A w = kVectors == 3 ? A(r.w[View::at(j, r.ws)]) : A(0);
       auto g = loss_kernels::distance_grads<K, N, A>(A(r.u[View::at(j, r.us)]),
                                                      A(r.v[View::at(j, r.vs)]), w, c0, c1, c2, p);
-      const int64_t o = View::at(j, gs);
-      if (gu) {
-        gu[o] = T(g.u);
-      }
-      if (gv) {
-        gv[o] = T(g.v);
-      }
+      gu.p[View::at(j, gu.stride)] = T(g.u);
+      gv.p[View::at(j, gv.stride)] = T(g.v);
       if constexpr (kVectors == 3) {
-        if (gw) {
-          gw[o] = T(g.w);
-        }
+        gw.p[View::at(j, gw.stride)] = T(g.w);
       }
     }
   }
@@ -139,14 +149,12 @@ struct DistanceKernels {
 
   static constexpr int kFirstExtra = kVectors + (kTargets ? 1 : 0);
 
-  template <bool Contig>
-  static void forward_rows(const Rows& rows, const RowDistanceSpec& spec, int64_t first,
-                           const Offsets& off, const Offsets& st, int64_t len, A* loss, A* dt,
-                           A* state) {
-    const bool swap = rows.prm.flags & loss_kernels::kSwap;
+  template <bool Contig, bool Swap>
+  static void forward_rows(const Rows& rows, int64_t first, const Offsets& off,
+                           const Offsets& st, int64_t len, A* loss, A* dt, A* state) {
     const A p = A(rows.prm.p);
     for (int64_t j = 0; j < len; ++j) {
-      auto sums = row_sums<Contig>(rows.template view<Contig>(off, st, j), rows.n, p, swap);
+      auto sums = row_sums<Contig, Swap>(rows.template view<Contig>(off, st, j), rows.n, p);
       auto res = loss_kernels::finish_row<K, N, double>(sums, double(rows.target(off, st, j)),
                                                         rows.prm);
       const int64_t r = first + j;
@@ -173,10 +181,13 @@ struct DistanceKernels {
                       [&](int64_t r0, int64_t r1) {
       cpu::for_each_run(layout, r0, r1,
                         [&](int64_t first, const Offsets& off, const Offsets& st, int64_t len) {
+        const bool swap = K == DistanceKind::triplet && (rows.prm.flags & loss_kernels::kSwap);
         if (rows.contiguous) {
-          forward_rows<true>(rows, spec, first, off, st, len, loss, dt, state);
+          swap ? forward_rows<true, true>(rows, first, off, st, len, loss, dt, state)
+               : forward_rows<true, false>(rows, first, off, st, len, loss, dt, state);
         } else {
-          forward_rows<false>(rows, spec, first, off, st, len, loss, dt, state);
+          swap ? forward_rows<false, true>(rows, first, off, st, len, loss, dt, state)
+               : forward_rows<false, false>(rows, first, off, st, len, loss, dt, state);
         }
       });
     });
@@ -212,20 +223,22 @@ struct DistanceKernels {
     const bool contiguous = rows.contiguous && gs == 1;
 
     auto run = [&](int64_t, const Offsets& off, const Offsets& st, int64_t len) {
+      // Where the gradients nobody asked for go.
+      std::vector<T> scratch(wrt.size() < size_t(kVectors) ? rows.n : 0);
+      auto out_row = [&](T* out, int64_t o) {
+        return out ? OutRow{out + o, gs} : OutRow{scratch.data(), 1};
+      };
       for (int64_t j = 0; j < len; ++j) {
         const A* sr = st_base + off[i_state] + j * st[i_state];
         const A c = cot_base[off[i_state + 1] + j * st[i_state + 1]];
         const A c0 = c * sr[0], c1 = c * sr[st_col], c2 = c * sr[2 * st_col];
         const int64_t o = off[i_state + 2] + j * st[i_state + 2];
-        T* gu = g[0] ? g[0] + o : nullptr;
-        T* gv = g[1] ? g[1] + o : nullptr;
-        T* gw = g[2] ? g[2] + o : nullptr;
+        const OutRow gu = out_row(g[0], o), gv = out_row(g[1], o), gw = out_row(g[2], o);
         if (contiguous) {
-          row_grads<true>(rows.template view<true>(off, st, j), rows.n, c0, c1, c2, p, gu, gv,
-                          gw, gs);
+          row_grads<true>(rows.template view<true>(off, st, j), rows.n, c0, c1, c2, p, gu, gv, gw);
         } else {
           row_grads<false>(rows.template view<false>(off, st, j), rows.n, c0, c1, c2, p, gu, gv,
-                           gw, gs);
+                           gw);
         }
       }
     };

@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import mlx.core as mx
 
 from . import bandwidth, plots, report, runner
-from .cases import CASES, POINTWISE, ROW_LENGTH, ROW_SOFTMAX, Case
+from .cases import CASES, FAMILIES, ROW_LENGTH, Case
 
 DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16,
           "float64": mx.float64}
@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", help=f"elements per input, comma-separated, e.g. 1M,16M or "
                    f"8192x32000 (default {DEFAULT_SIZES}; row-softmax losses take (n / "
                    "ROW_LENGTH, ROW_LENGTH) logits), or 'headline': each family at the size "
-                   "of the README's results (pointwise 16M, row-softmax 8192x32000)")
+                   "of the README's results (pointwise 16M, row-softmax 8192x32000, row-distance "
+                   "65536x256)")
     p.add_argument("--row-length", type=int, metavar="ROW_LENGTH",
                    help="classes per row of the row-softmax losses (default: C of the "
                    f"sizes given as RxC, else {ROW_LENGTH})")
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reductions", "--reduction", dest="reductions",
                    help="comma-separated: none,mean,sum (default mean)")
     p.add_argument("--losses", help="comma-separated loss names (default: all implemented)")
-    p.add_argument("--family", help=f"comma-separated families: {POINTWISE},{ROW_SOFTMAX} "
+    p.add_argument("--family", help=f"comma-separated families: {','.join(FAMILIES)} "
                    "(default: all)")
     p.add_argument("--repeats", type=int, help="timed runs per variant (default 10)")
     p.add_argument("--warmup", type=int, help="untimed runs before them (default 2; one if "
@@ -155,9 +156,9 @@ def _config(args, parser) -> Tuple[runner.Config, List[Case]]:
     if args.family:
         families = _csv(args.family)
         for f in families:
-            if f not in (POINTWISE, ROW_SOFTMAX):
+            if f not in FAMILIES:
                 parser.error(f"--family: unknown family {f!r}; expected some of "
-                             f"{POINTWISE}, {ROW_SOFTMAX}")
+                             f"{', '.join(FAMILIES)}")
         cases = [c for c in cases if c.family in families]
     for flag in ("repeats", "warmup"):
         value = getattr(args, flag)

@@ -25,12 +25,16 @@ import mlx_fused_losses
 
 from ..patch import _originals
 
-POINTWISE, ROW_SOFTMAX = "pointwise", "row-softmax"  # the families
+POINTWISE, ROW_SOFTMAX, ROW_DISTANCE = "pointwise", "row-softmax", "row-distance"
+FAMILIES = (POINTWISE, ROW_SOFTMAX, ROW_DISTANCE)
 # Default row length of the row-softmax cases (a 32k LLM vocabulary, as in the
 # 8192 x 32000 benchmark): logits are (n // row_length, row_length).
 ROW_LENGTH = 32000
+# Length of the row-distance cases' vectors: inputs are (n // VECTOR_SIZE, VECTOR_SIZE).
+VECTOR_SIZE = 256
 # Each family's headline size (`--sizes headline`), as the README's results.
-HEADLINE_SIZES = {POINTWISE: 16 << 20, ROW_SOFTMAX: 8192 * ROW_LENGTH}
+HEADLINE_SIZES = {POINTWISE: 16 << 20, ROW_SOFTMAX: 8192 * ROW_LENGTH,
+                  ROW_DISTANCE: 65536 * VECTOR_SIZE}
 
 
 @dataclass(frozen=True)
@@ -228,6 +232,60 @@ def fast_cross_entropy(logits, targets, reduction="none"):
     return _reduce(mx.fast.cross_entropy(logits, targets), reduction)
 
 
+# ------------------------------------------------------------- row-distance
+def vectors(count: int, targets: Optional[Callable] = None) -> Callable:
+    """``count`` batches of (n // VECTOR_SIZE, VECTOR_SIZE) vectors (one row of n
+    if n is smaller), then, if given, the per-row ``targets(rows, key)``."""
+
+    def make(n, key):
+        size = min(VECTOR_SIZE, n)
+        rows = max(1, n // size)
+        keys = _keys(key, count + 1)
+        out = [mx.random.normal((rows, size), key=k) for k in keys[:count]]
+        return out + ([targets(rows, keys[count])] if targets else [])
+
+    return make
+
+
+def _cosine(x1, x2, eps):
+    norms = mx.sqrt(mx.sum(x1 * x1, axis=-1)) * mx.sqrt(mx.sum(x2 * x2, axis=-1))
+    return mx.sum(x1 * x2, axis=-1) / mx.maximum(norms, eps)
+
+
+def contrastive_stock(x1, x2, targets, margin=1.0, p=2, eps=1e-6, reduction="mean"):
+    d = mx.power(mx.sum(mx.power(mx.abs(x1 - x2), p), axis=-1) + eps, 1.0 / p)
+    hinge = mx.maximum(margin - d, 0)
+    return _reduce(targets * d * d + (1 - targets) * hinge * hinge, reduction)
+
+
+def cosine_embedding_stock(x1, x2, targets, margin=0.0, eps=1e-8, reduction="mean"):
+    cos = _cosine(x1, x2, eps)
+    loss = mx.where(targets == 1, 1 - cos, mx.maximum(cos - margin, 0))
+    return _reduce(loss, reduction)
+
+
+def _torch_reduce(loss, reduction):
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+
+
+def _torch_cosine_similarity(x1, x2, eps=1e-8, reduction="none"):
+    return _torch_reduce(_F().cosine_similarity(x1, x2, dim=-1, eps=eps), reduction)
+
+
+def _torch_triplet(a, p_, n, p=2, margin=1.0, eps=1e-6, reduction="none"):
+    return _F().triplet_margin_loss(a, p_, n, margin=margin, p=p, eps=eps, reduction=reduction)
+
+
+def _torch_contrastive(x1, x2, targets, margin=1.0, p=2, eps=1e-6, reduction="mean"):
+    d = ((x1 - x2).abs().pow(p).sum(-1) + eps).pow(1.0 / p)
+    hinge = (margin - d).clamp_min(0)
+    return _torch_reduce(targets * d * d + (1 - targets) * hinge * hinge, reduction)
+
+
+def _torch_cosine_embedding(x1, x2, targets, margin=0.0, eps=1e-8, reduction="mean"):
+    return _F().cosine_embedding_loss(x1, x2, targets, margin=margin, reduction=reduction)
+
+
 # ------------------------------------------------------------ PyTorch calls
 # Imported lazily: PyTorch is optional.
 def _F():
@@ -409,6 +467,21 @@ CASES: List[Case] = [
          grad_argnums=(0, 1), torch=_torch_nt_xent, torch_label="the formula in torch ops"),
     Case("clip_loss", _embedding_pairs, clip_stock, "stock ops", family=ROW_SOFTMAX,
          grad_argnums=(0, 1), torch=_torch_clip, torch_label="the formula in torch ops"),
+    # ------------------- row-distance ((n / 256, 256) vectors, per-row targets)
+    Case("cosine_similarity_loss", vectors(2), stock_mlx("cosine_similarity_loss"),
+         params={"eps": 1e-8}, grad_argnums=(0, 1), family=ROW_DISTANCE,
+         torch=_torch_cosine_similarity, torch_label="F.cosine_similarity"),
+    Case("triplet_loss", vectors(3), stock_mlx("triplet_loss"),
+         params={"p": 2, "margin": 1.0, "eps": 1e-6}, grad_argnums=(0, 1, 2),
+         family=ROW_DISTANCE, torch=_torch_triplet, torch_label="F.triplet_margin_loss"),
+    Case("contrastive_loss", vectors(2, lambda rows, key: _binary(rows, key)),
+         contrastive_stock, "stock ops", params={"margin": 1.0, "p": 2, "eps": 1e-6},
+         grad_argnums=(0, 1), family=ROW_DISTANCE, torch=_torch_contrastive,
+         torch_label="the formula in torch ops"),
+    Case("cosine_embedding_loss", vectors(2, lambda rows, key: _signs(rows, key)),
+         cosine_embedding_stock, "stock ops", params={"margin": 0.0, "eps": 1e-8},
+         grad_argnums=(0, 1), family=ROW_DISTANCE, torch=_torch_cosine_embedding,
+         torch_label="F.cosine_embedding_loss"),
 ]
 
 

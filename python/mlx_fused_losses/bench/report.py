@@ -16,7 +16,7 @@ import mlx.core as mx
 
 import mlx_fused_losses
 
-from .cases import POINTWISE, ROW_SOFTMAX
+from .cases import POINTWISE, ROW_DISTANCE, ROW_SOFTMAX
 
 MB = 1 << 20
 PERF_ENV = ("MLX_FUSED_LOSSES_NUM_THREADS", "OMP_NUM_THREADS", "MALLOC_MMAP_THRESHOLD_",
@@ -130,8 +130,9 @@ def _size(n: int) -> str:
 
 
 def size_label(row: Dict) -> str:
-    """The row's size: ``16M`` elements, or ``8192x32000`` logits for the row-softmax family."""
-    if row.get("family") == ROW_SOFTMAX:
+    """The row's size: ``16M`` elements, or the first input's shape for the row
+    families (``8192x32000`` logits, ``65536x256`` vectors)."""
+    if row.get("family") in (ROW_SOFTMAX, ROW_DISTANCE):
         return "x".join(str(d) for d in row["shapes"][0])
     return _size(row["n"])
 
