@@ -321,7 +321,8 @@ def test_headline_sizes_are_each_familys():
     parser = _parser()
     config, cases = _config(parser.parse_args(["--sizes", "headline"]), parser)
     planned = {w["case"].family: w["n"] for w in runner.plan(cases, config)}
-    assert planned == {"pointwise": 16 << 20, "row-softmax": 8192 * 32000}
+    assert planned == {"pointwise": 16 << 20, "row-softmax": 8192 * 32000,
+                       "row-distance": 65536 * 256}
     assert config.row_length == 32000
     config, cases = _config(parser.parse_args(["--family", "row-softmax"]), parser)
     assert {c.name for c in cases} == {c.name for c in CASES if c.family == "row-softmax"}

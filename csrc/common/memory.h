@@ -3,7 +3,11 @@
 
 #include <cstdint>
 
+#include <vector>
+
 #include "mlx/allocator.h"
+#include "mlx/array.h"
+#include "mlx/backend/cpu/encoder.h"
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -33,6 +37,23 @@ inline mlx::core::allocator::Data malloc_output(size_t nbytes) {
   }
 #endif
   return data;
+}
+
+// The start of an eval_cpu: registers the inputs with the stream's CPU
+// encoder, allocates the outputs (malloc_output) and registers them; returns
+// the encoder to dispatch the kernels on.
+inline mlx::core::cpu::CommandEncoder& begin_eval(const mlx::core::Stream& stream,
+                                                  const std::vector<mlx::core::array>& inputs,
+                                                  std::vector<mlx::core::array>& outputs) {
+  auto& encoder = mlx::core::cpu::get_command_encoder(stream);
+  for (const auto& in : inputs) {
+    encoder.set_input_array(in);
+  }
+  for (auto& out : outputs) {
+    out.set_data(malloc_output(out.nbytes()));
+    encoder.set_output_array(out);
+  }
+  return encoder;
 }
 
 } // namespace mlx_fused_losses::cpu

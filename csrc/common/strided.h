@@ -20,6 +20,15 @@ V drop_axis(V v, int axis) {
   return v;
 }
 
+// The strides of a row-major array of `shape`.
+inline mlx::core::Strides row_major_strides(const mlx::core::Shape& shape) {
+  mlx::core::Strides st(shape.size(), 1);
+  for (int ax = static_cast<int>(shape.size()) - 2; ax >= 0; --ax) {
+    st[ax] = st[ax + 1] * shape[ax + 1];
+  }
+  return st;
+}
+
 inline int64_t element_count(const mlx::core::Shape& shape) {
   int64_t n = 1;
   for (auto v : shape) {

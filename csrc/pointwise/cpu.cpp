@@ -2,8 +2,6 @@
 // csrc/pointwise/cpu_kernels.h (instantiated per dtype) on the CPU stream.
 #include <cstring>
 
-#include "mlx/backend/cpu/encoder.h"
-
 #include "common/memory.h"
 #include "pointwise/primitive.h"
 
@@ -82,14 +80,7 @@ void Pointwise::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::a
 void PointwiseVJP::eval_cpu(const std::vector<mx::array>& inputs,
                             std::vector<mx::array>& outputs) {
   check_pointwise_inputs(spec_, inputs);
-  auto& encoder = mx::cpu::get_command_encoder(stream());
-  for (const auto& in : inputs) {
-    encoder.set_input_array(in);
-  }
-  for (auto& out : outputs) {
-    out.set_data(cpu::malloc_output(out.nbytes()));
-    encoder.set_output_array(out);
-  }
+  auto& encoder = cpu::begin_eval(stream(), inputs, outputs);
   encoder.dispatch([inputs, outputs, spec = spec_, wrt = wrt_]() mutable {
     with_float_type(inputs[0].dtype(), [&]<typename T>(T) {
       cpu::pointwise_backward<T>(inputs, outputs, spec, wrt);

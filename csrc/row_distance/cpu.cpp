@@ -9,8 +9,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "mlx/backend/cpu/encoder.h"
-
 #include "common/hot_loop.h"
 #include "common/memory.h"
 #include "common/parallel.h"
@@ -25,14 +23,6 @@ using cpu::acc_t;
 using loss_kernels::DistanceKind;
 using loss_kernels::Norm;
 using Offsets = std::array<int64_t, cpu::kMaxStrided>;
-
-mx::Strides row_major_strides(const mx::Shape& shape) {
-  mx::Strides st(shape.size(), 1);
-  for (int ax = static_cast<int>(shape.size()) - 2; ax >= 0; --ax) {
-    st[ax] = st[ax + 1] * shape[ax + 1];
-  }
-  return st;
-}
 
 // The elements of a row's vectors: pointers to the row's first elements and
 // their stride along the vector axis (Contig: all 1).
@@ -204,7 +194,7 @@ struct DistanceKernels {
     const auto& state = inputs[kFirstExtra];
     const auto& cot = inputs[kFirstExtra + 1];
     const mx::Shape& shape = inputs[0].shape();
-    const mx::Strides out_strides = row_major_strides(shape);
+    const mx::Strides out_strides = cpu::row_major_strides(shape);
     const int64_t gs = out_strides[spec.axis];
     T* g[3] = {nullptr, nullptr, nullptr};
     for (size_t k = 0; k < wrt.size(); ++k) {
@@ -291,24 +281,12 @@ void dispatch(const RowDistanceSpec& spec, mx::Dtype dtype, Fn&& fn) {
   }
 }
 
-void prepare_outputs(mx::Stream stream, const std::vector<mx::array>& inputs,
-                     std::vector<mx::array>& outputs) {
-  auto& encoder = mx::cpu::get_command_encoder(stream);
-  for (const auto& in : inputs) {
-    encoder.set_input_array(in);
-  }
-  for (auto& out : outputs) {
-    out.set_data(cpu::malloc_output(out.nbytes()));
-    encoder.set_output_array(out);
-  }
-}
-
 } // namespace
 
 void RowDistance::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
   check_distance_inputs(spec_, inputs);
-  prepare_outputs(stream(), inputs, outputs);
-  mx::cpu::get_command_encoder(stream()).dispatch([inputs, outputs, spec = spec_]() mutable {
+  auto& encoder = cpu::begin_eval(stream(), inputs, outputs);
+  encoder.dispatch([inputs, outputs, spec = spec_]() mutable {
     dispatch(spec, inputs[0].dtype(), [&]<DistanceKind K, Norm N, typename T>() {
       DistanceKernels<K, N, T>::forward(inputs, outputs, spec);
     });
@@ -318,9 +296,8 @@ void RowDistance::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx:
 void RowDistanceVJP::eval_cpu(const std::vector<mx::array>& inputs,
                               std::vector<mx::array>& outputs) {
   check_distance_inputs(spec_, inputs, true);
-  prepare_outputs(stream(), inputs, outputs);
-  mx::cpu::get_command_encoder(stream()).dispatch([inputs, outputs, spec = spec_,
-                                                   wrt = wrt_]() mutable {
+  auto& encoder = cpu::begin_eval(stream(), inputs, outputs);
+  encoder.dispatch([inputs, outputs, spec = spec_, wrt = wrt_]() mutable {
     dispatch(spec, inputs[0].dtype(), [&]<DistanceKind K, Norm N, typename T>() {
       DistanceKernels<K, N, T>::backward(inputs, outputs, spec, wrt);
     });

@@ -12,8 +12,6 @@
 #include <limits>
 #include <type_traits>
 
-#include "mlx/backend/cpu/encoder.h"
-
 #include "common/hot_loop.h"
 #include "common/memory.h"
 #include "common/parallel.h"
@@ -29,14 +27,6 @@ using Offsets = std::array<int64_t, cpu::kMaxStrided>;
 
 constexpr int64_t kChunk = 1024; // classes per chunk
 constexpr int kTile = 16; // rows walked together when the class axis is strided
-
-mx::Strides row_major_strides(const mx::Shape& shape) {
-  mx::Strides st(shape.size(), 1);
-  for (int ax = static_cast<int>(shape.size()) - 2; ax >= 0; --ax) {
-    st[ax] = st[ax + 1] * shape[ax + 1];
-  }
-  return st;
-}
 
 // n elements of a strided line as a contiguous pointer: the line itself if it
 // is unit-strided, else a copy in buf.
@@ -295,7 +285,7 @@ struct RowKernels {
     const auto& state = inputs[n_primals];
     const auto& cot = inputs[n_primals + 1];
     const mx::Shape& shape = inputs[0].shape();
-    const mx::Strides out_strides = row_major_strides(shape);
+    const mx::Strides out_strides = cpu::row_major_strides(shape);
     const int64_t gcs = out_strides[spec.axis];
 
     T* gx = nullptr;
@@ -458,14 +448,7 @@ void dispatch(const RowSoftmaxSpec& spec, mx::Dtype dtype, mx::Dtype targets_dty
 
 void RowSoftmax::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
   check_row_inputs(spec_, inputs);
-  auto& encoder = mx::cpu::get_command_encoder(stream());
-  for (const auto& in : inputs) {
-    encoder.set_input_array(in);
-  }
-  for (auto& out : outputs) {
-    out.set_data(cpu::malloc_output(out.nbytes()));
-    encoder.set_output_array(out);
-  }
+  auto& encoder = cpu::begin_eval(stream(), inputs, outputs);
   encoder.dispatch([inputs, outputs, spec = spec_]() mutable {
     dispatch(spec, inputs[0].dtype(), inputs[1].dtype(),
              [&]<class Kind, typename T, typename U, bool ClassW, bool Dot>() {
@@ -477,14 +460,7 @@ void RowSoftmax::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::
 void RowSoftmaxVJP::eval_cpu(const std::vector<mx::array>& inputs,
                              std::vector<mx::array>& outputs) {
   check_row_inputs(spec_, inputs, true);
-  auto& encoder = mx::cpu::get_command_encoder(stream());
-  for (const auto& in : inputs) {
-    encoder.set_input_array(in);
-  }
-  for (auto& out : outputs) {
-    out.set_data(cpu::malloc_output(out.nbytes()));
-    encoder.set_output_array(out);
-  }
+  auto& encoder = cpu::begin_eval(stream(), inputs, outputs);
   encoder.dispatch([inputs, outputs, spec = spec_, wrt = wrt_]() mutable {
     dispatch(spec, inputs[0].dtype(), inputs[1].dtype(),
              [&]<class Kind, typename T, typename U, bool ClassW, bool Dot>() {
