@@ -7,8 +7,9 @@
 namespace mlx_fused_losses {
 
 // Losses of two or three vectors along `axis` (a "row" of each input): one pass
-// over each row for its dot products, norms or distances and its loss (summed
-// in float64 on the CPU, float32 on the GPU), one pass for every gradient.
+// over each row for its dot products, norms or distances and its loss (float32
+// sums of 128-element blocks added in float64 on the CPU, float32 on the GPU;
+// float64 inputs in float64), one pass for every gradient.
 // The inputs broadcast against each other as mlx.core's arithmetic does; the
 // loss has their broadcast shape without `axis` (Reduction::None) and their
 // promoted dtype (float32 for integers, as mlx.nn.losses). `eps` must be >= 0,

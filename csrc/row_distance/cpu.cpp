@@ -1,10 +1,9 @@
 // CPU kernels of the row-distance family: per row, one pass over its vectors
 // for the sums of kernels/row_distance/losses.h (blocks of 128 elements summed
 // in float, the blocks in double; all in double for float64) and the row's
-// loss (in double), and one pass that
-// writes every requested gradient from the saved coefficients; rows in
-// parallel on all cores. A vector axis that is not contiguous is read in place
-// with its stride.
+// loss (in double), and one pass that writes every requested gradient from the
+// saved coefficients; rows in parallel on all cores. A vector axis that is not
+// contiguous is read in place with its stride.
 #include <algorithm>
 #include <type_traits>
 #include <vector>

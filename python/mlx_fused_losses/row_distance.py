@@ -1,8 +1,8 @@
 """The row-distance loss family: losses of pairs or triplets of vectors, fused.
 
 Each loss reads its vectors once per row in the forward pass (their dot
-products, norms or p-distances summed in float64 on the CPU, float32 on the
-GPU) and once more in the backward pass, which writes every input's gradient
+products, norms or p-distances: float32 sums of 128-element blocks added in
+float64 on the CPU, float32 on the GPU; float64 inputs in float64) and once more in the backward pass, which writes every input's gradient
 from three saved numbers per row. The vector ``axis`` can be any axis (read in
 place, without a transposed copy); the inputs broadcast against each other as
 in ``mlx.core`` arithmetic. The loss has the inputs' promoted dtype (float32 for
