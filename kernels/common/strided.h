@@ -26,4 +26,31 @@ METAL_FUNC void elem_to_locs(
   }
 }
 
+// The rows of a "simd" threadgroup of the row families: rows_per_group rows
+// from group * rows_per_group on, one simdgroup each; simdgroup k takes rows
+// first, first + step, ... below end, with `lanes` threads (the last
+// simdgroup may be partial, when the host lowered the threadgroup size).
+struct SimdRows {
+  int64_t first;
+  int64_t end;
+  uint step;
+  uint lanes;
+};
+
+METAL_FUNC SimdRows simd_rows(
+    uint group,
+    uint tg_size,
+    uint simd_group,
+    int64_t n_rows,
+    int rows_per_group) {
+  const int64_t begin = int64_t(group) * rows_per_group;
+  const int64_t rest = n_rows - begin;
+  SimdRows rows;
+  rows.first = begin + simd_group;
+  rows.end = begin + (rest < rows_per_group ? rest : rows_per_group);
+  rows.step = (tg_size + kSimdSize - 1) / kSimdSize;
+  rows.lanes = min(uint(kSimdSize), tg_size - simd_group * kSimdSize);
+  return rows;
+}
+
 } // namespace loss_kernels

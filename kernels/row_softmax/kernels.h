@@ -140,31 +140,6 @@ METAL_FUNC RowAcc<float> threadgroup_merge(
   return simd_merge(b);
 }
 
-// The rows of a "simd" threadgroup (args.rows_per_group of them): simdgroup
-// k takes rows first, first + step, ... below end, with `lanes` threads (the
-// last simdgroup may be partial).
-struct SimdRows {
-  int64_t first;
-  int64_t end;
-  uint step;
-  uint lanes;
-};
-
-METAL_FUNC SimdRows simd_rows(
-    uint group,
-    uint tg_size,
-    uint simd_group,
-    constant const RowSoftmaxArgs& args) {
-  const int64_t begin = int64_t(group) * args.rows_per_group;
-  const int64_t rest = args.n_rows - begin;
-  SimdRows rows;
-  rows.first = begin + simd_group;
-  rows.end = begin + (rest < args.rows_per_group ? rest : args.rows_per_group);
-  rows.step = (tg_size + kSimdSize - 1) / kSimdSize;
-  rows.lanes = min(uint(kSimdSize), tg_size - simd_group * kSimdSize);
-  return rows;
-}
-
 // ---------------------------------------------------------------- forward
 // Row r's loss, weight and state, as RowSoftmax documents them (csrc/<family>/primitive.h).
 // Group: the row's threads are the whole threadgroup (else one simdgroup).
@@ -261,7 +236,7 @@ template <class Kind, typename T, bool PerSimd>
   threadgroup float shared[4 * kSimdSize];
   const uint tg_size = tg_dims.x;
   if (PerSimd) {
-    const SimdRows rows = simd_rows(group.x, tg_size, simd_group, args);
+    const SimdRows rows = simd_rows(group.x, tg_size, simd_group, args.n_rows, args.rows_per_group);
     for (int64_t r = rows.first; r < rows.end; r += rows.step) {
       row_forward<Kind, T, false>(r, simd_lane, rows.lanes, x, idx, t, tf, w, loss, weight, state,
                                   args, shape, strides, shared, tg_size, simd_lane, simd_group);
@@ -373,7 +348,7 @@ template <class Kind, typename T, bool PerSimd>
     uint simd_group [[simdgroup_index_in_threadgroup]]) {
   const uint tg_size = tg_dims.x;
   if (PerSimd) {
-    const SimdRows rows = simd_rows(group.x, tg_size, simd_group, args);
+    const SimdRows rows = simd_rows(group.x, tg_size, simd_group, args.n_rows, args.rows_per_group);
     for (int64_t r = rows.first; r < rows.end; r += rows.step) {
       row_vjp<Kind, T>(r, simd_lane, rows.lanes, x, idx, t, tf, w, state, cot, gx, gt, gtf, args,
                        shape, strides);
