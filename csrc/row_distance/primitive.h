@@ -25,7 +25,8 @@ struct RowDistanceSpec {
 // Forward, one pass over each row. Outputs, in float32 (float64 for float64
 // vectors), of the inputs' shape without `axis` ("rows"):
 //   loss    the row's loss;
-//   state   (rows..., 4): the gradient coefficients c0, c1, c2 and d loss / d target.
+//   dt      d loss / d target (0 for kinds without targets);
+//   state   (rows..., 3): the gradient coefficients c0, c1, c2.
 // Only `loss` is differentiable.
 class RowDistance : public mx::Primitive {
  public:

@@ -1,9 +1,10 @@
 """Run the Metal kernels in metalcheck's CPU emulator, as eval_gpu does.
 
 The dispatch plans (kernel names, grids, threadgroup sizes, buffer bindings,
-constant bytes) come from the C++ planners through ``_ext._pointwise_metal_plan``
-and ``_ext._row_softmax_metal_plan`` -- the same functions csrc/<family>/metal*.cpp
-execute on a Mac -- and the kernels from kernels/*/*.metal, built by metalcheck.
+constant bytes) come from the C++ planners through ``_ext._pointwise_metal_plan``,
+``_ext._row_softmax_metal_plan`` and ``_ext._row_distance_metal_plan`` -- the
+same functions csrc/<family>/metal*.cpp execute on a Mac -- and the kernels from
+kernels/*/*.metal, built by metalcheck.
 
 metalcheck is looked up in ``$METALCHECK_DIR``, else the vendored ``<repo>/tools/metalcheck``.
 """
@@ -22,6 +23,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 KERNELS = REPO / "kernels" / "pointwise" / "pointwise.metal"
 ROW_KERNELS = REPO / "kernels" / "row_softmax" / "row_softmax.metal"
+ROW_DISTANCE_KERNELS = REPO / "kernels" / "row_distance" / "row_distance.metal"
 
 
 def metalcheck_dir() -> Path:
@@ -42,7 +44,9 @@ def unavailable() -> Optional[str]:
 
 def emu():
     """metalcheck's msl_emu module."""
-    sys.path.insert(0, str(metalcheck_dir()))
+    path = str(metalcheck_dir())
+    if path not in sys.path:  # (called per conversion: sys.path would grow without bound)
+        sys.path.insert(0, path)
     import msl_emu
 
     return msl_emu
@@ -86,11 +90,11 @@ def row_major(shape: Sequence[int]) -> List[int]:
     return strides[::-1]
 
 
-def store(values: np.ndarray, layout: str, dtype: str):
+def store(values: np.ndarray, layout: str, dtype: str, broadcast_axis: int = 0):
     """A logical array `values` stored with `layout`:
     "contiguous"; "transposed" (axes reversed in memory); "gapped" (every
     element followed by a NaN, so a wrong stride reads NaN); "broadcast"
-    (stride 0 along axis 0: `values` must be constant along it).
+    (stride 0 along `broadcast_axis`: `values` must be constant along it).
     Returns (flat device buffer, strides in elements)."""
     shape = values.shape
     if layout == "contiguous":
@@ -103,10 +107,13 @@ def store(values: np.ndarray, layout: str, dtype: str):
         flat[::2] = values.ravel()
         return to_device(flat, dtype), [2 * s for s in row_major(shape)]
     if layout == "broadcast":
-        assert np.all(values == values[:1]), "a broadcast operand must be constant along axis 0"
-        strides = row_major(shape)
-        strides[0] = 0
-        return to_device(values[:1].ravel(), dtype), strides
+        ax = broadcast_axis % values.ndim
+        first = np.take(values, [0], axis=ax)
+        assert np.array_equal(values, np.broadcast_to(first, shape), equal_nan=True), \
+            f"a broadcast operand must be constant along axis {ax}"
+        strides = row_major(first.shape)
+        strides[ax] = 0
+        return to_device(first.ravel(), dtype), strides
     raise ValueError(layout)
 
 
@@ -124,14 +131,16 @@ def run_plan(plan, inputs, outputs, dtype, *, schedules=False, threads=None, lib
 
     inputs: flat device buffers in the primitive's input order; outputs: device
     arrays, written in place (poisoned first, so every element must be
-    written). schedules: run each dispatch under all of metalcheck's thread
-    schedules and require identical results. threads: override the
-    threadgroup size (eval_gpu may lower it to the pipeline's limit)."""
+    written). Placeholder slots start poisoned too, and a writable one must
+    still be poisoned afterwards (an unrequested output is never written).
+    schedules: run each dispatch under all of metalcheck's thread schedules
+    and require identical results. threads: override the threadgroup size
+    (eval_gpu may lower it to the pipeline's limit)."""
     lib = library() if lib is None else lib
     partials = np.zeros(plan["partials"], np.float32)
     for d in plan["dispatches"]:
         kern = lib.kernel(d["kernel"])
-        buffers, poison = [], []
+        buffers, poison, unused = [], [], []
         for slot, (kind, value) in enumerate(d["buffers"]):
             if kind == "input":
                 buf = inputs[value]
@@ -149,9 +158,14 @@ def run_plan(plan, inputs, outputs, dtype, *, schedules=False, threads=None, lib
             elif kind == "placeholder":
                 buf = placeholder(kern.buffers[slot])
                 poison.append(slot)
+                if not kern.buffers[slot]["const"]:
+                    unused.append((slot, buf))
             else:
                 raise ValueError(kind)
             buffers.append(buf)
         group = d["group"] if threads is None else (threads, 1, 1)
         run = lib.check_schedules if schedules else lib.dispatch
         run(d["kernel"], buffers, grid=d["grid"], group=group, threads=False, poison=tuple(poison))
+        for slot, buf in unused:
+            assert (buf.view(np.uint8) == 0xFF).all(), \
+                f"{d['kernel']} wrote its placeholder buffer({slot}) '{kern.buffers[slot]['name']}'"
