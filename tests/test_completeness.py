@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 import mlx_fused_losses as mfl
+import row_distance_reference as dref
 import row_softmax_reference as rref
 from mlx_fused_losses.bench.cases import CASES as BENCH_CASES
 from pointwise_cases import CASES as POINTWISE_CASES
 from reference import POINTWISE
-from test_properties import CONTRASTIVE, ROW_LOSSES
+from test_properties import CONTRASTIVE, DISTANCE_LOSSES, ROW_LOSSES
 
 TESTS = Path(__file__).parent
 README = (TESTS.parent / "README.md").read_text()
@@ -31,24 +32,27 @@ ROW_REFERENCES = {
     "nt_xent_loss": rref.nt_xent,
     "clip_loss": rref.clip,
 }
+# The row-distance references, by public name (row_distance_reference.REFERENCES).
+DISTANCE_REFERENCES = dict(dref.REFERENCES)
 ERROR_TESTS = ("pointwise/test_pointwise_errors.py", "row_softmax/test_row_softmax_audit.py",
-               "test_reliability.py")
+               "row_distance/test_row_distance_errors.py", "test_reliability.py")
 
 
 def test_the_list_of_losses_is_the_package_api():
-    assert len(LOSSES) >= 24
+    assert len(LOSSES) >= 28
     assert all(inspect.isfunction(getattr(mfl, n)) for n in LOSSES)
 
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_loss_has_a_float64_reference(name):
-    assert name in POINTWISE or name in ROW_REFERENCES, f"{name}: no float64 reference"
+    assert name in POINTWISE or name in ROW_REFERENCES or name in DISTANCE_REFERENCES, (
+        f"{name}: no float64 reference")
 
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_loss_has_value_and_gradient_cases(name):
     pointwise = {c.fn for c in POINTWISE_CASES.values()}
-    assert name in pointwise or name in ROW_LOSSES or name in CONTRASTIVE, (
+    assert name in pointwise or name in ROW_LOSSES or name in CONTRASTIVE or name in DISTANCE_LOSSES, (
         f"{name}: no value/gradient cases (pointwise_cases.CASES or test_properties)")
 
 

@@ -37,8 +37,12 @@ def _cid(c):
 SHARED_ROW_SOFTMAX = ["cross_entropy", "nll_loss", "kl_div_loss"]
 
 
+# The row-distance losses mlx.nn.losses also has (tested in test_row_distance_*.py).
+SHARED_ROW_DISTANCE = ["cosine_similarity_loss", "triplet_loss"]
+
+
 def test_patchable_is_the_shared_list():
-    assert sorted(mfl.PATCHABLE) == sorted(SHARED + SHARED_ROW_SOFTMAX)
+    assert sorted(mfl.PATCHABLE) == sorted(SHARED + SHARED_ROW_SOFTMAX + SHARED_ROW_DISTANCE)
 
 
 @pytest.mark.parametrize("name", SHARED)
@@ -448,3 +452,100 @@ def test_mlx_losses_own_row_softmax_tests_pass_patched():
         result = unittest.TextTestRunner(stream=open(os.devnull, "w")).run(suite)
     assert result.testsRun == 3
     assert result.wasSuccessful(), result.failures + result.errors
+
+
+# ----------------------------------------------------------------------------
+# The row-distance losses MLX has: signatures and MLX's own test cases for them.
+# (Values, gradients and dtypes against stock MLX: test_row_distance_values.py
+# and test_row_distance_grads.py.)
+
+# Our keyword-only extras (PyTorch's), each defaulting to MLX's behaviour.
+ROW_DISTANCE_EXTRAS = {"cosine_similarity_loss": [], "triplet_loss": [("swap", False)]}
+
+
+@pytest.mark.parametrize("name", SHARED_ROW_DISTANCE)
+def test_row_distance_signature_matches_mlx(name):
+    ours = list(inspect.signature(getattr(mfl, name)).parameters.values())
+    theirs = list(inspect.signature(getattr(stock, name)).parameters.values())
+    assert [(p.name, p.default, p.kind) for p in ours[: len(theirs)]] == [
+        (p.name, p.default, p.kind) for p in theirs
+    ]
+    assert [(p.name, p.default, p.kind) for p in ours[len(theirs):]] == [
+        (n, d, inspect.Parameter.KEYWORD_ONLY) for n, d in ROW_DISTANCE_EXTRAS[name]
+    ]
+
+
+def test_mlx_case_cosine_similarity_loss():
+    embeddings1 = mx.array([[0.5, 0.5, 0.2, 0.9], [0.1, 0.3, 0.5, 0.5]])
+    embeddings2 = mx.array([[0.6, 0.4, 0.3, 0.8], [0.2, 0.5, 0.6, 0.4]])
+    expected = mx.array([0.985344, 0.961074])
+    none = mfl.cosine_similarity_loss(embeddings1, embeddings2, reduction="none")
+    assert mx.allclose(none, expected)
+    assert mx.allclose(mfl.cosine_similarity_loss(embeddings1, embeddings2, reduction="mean"), mx.mean(expected))
+    assert mx.allclose(mfl.cosine_similarity_loss(embeddings1, embeddings2, reduction="sum"), mx.sum(expected))
+
+
+def test_mlx_case_triplet_loss():
+    anchors = mx.array([[1, 2, 3], [1, 2, 3]])
+    positives = mx.array([[4, 5, 6], [0, -1, 2]])
+    negatives = mx.array([[7, 8, 9], [3, 2, 3]])
+    expected = mx.array([0, 2.31662])
+    assert mx.allclose(mfl.triplet_loss(anchors, positives, negatives, reduction="none"), expected)
+    assert mx.allclose(mfl.triplet_loss(anchors, positives, negatives, reduction="mean"), mx.mean(expected))
+    assert mx.allclose(mfl.triplet_loss(anchors, positives, negatives, reduction="sum"), mx.sum(expected))
+    anchors, positives, negatives = mx.array([[0.0, 0.0]]), mx.array([[2.0, 0.0]]), mx.array([[0.0, 3.0]])
+    assert mx.allclose(mfl.triplet_loss(anchors, positives, negatives, p=1, reduction="none"), mx.array([0.0]))
+    # MLX expects 0 within allclose's 1e-8 for p = 3; the exact value is
+    # (8 + 1e-6)^(1/3) - (27 + 1e-6)^(1/3) + 1 = 4.6e-8, and a float32 result
+    # is within a unit in the last place of the distances (2, 3) of it.
+    got = mfl.triplet_loss(anchors, positives, negatives, p=3, reduction="none").item()
+    exact = (8 + 1e-6) ** (1 / 3) - (27 + 1e-6) ** (1 / 3) + 1
+    assert exact == pytest.approx(4.6296e-8, rel=1e-3)
+    assert abs(got - exact) <= 2**-23 * 2
+
+
+def _mlx_test_losses_case():
+    """MLX's TestLosses (python/tests/test_losses.py of a git repository of
+    MLX's source: $MLX_SOURCE_REPO, or the development machine's mirror), or a
+    skip."""
+    import subprocess
+    import sys
+    import types
+    import unittest
+
+    repo = os.environ.get("MLX_SOURCE_REPO", "/work/.mirror/ml-explore+mlx/repo")
+    try:
+        source = subprocess.run(["git", "-C", repo, "show", "HEAD:python/tests/test_losses.py"],
+                                capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("MLX's source tree is not available")
+    helper = types.ModuleType("mlx_tests")
+    helper.MLXTestCase = unittest.TestCase
+    sys.modules.setdefault("mlx_tests", helper)
+    namespace = {"__name__": "mlx_test_losses"}
+    exec(compile(source, "test_losses.py", "exec"), namespace)
+    return namespace["TestLosses"]
+
+
+@pytest.mark.parametrize("method", ["test_cosine_similarity_loss", "test_triplet_loss"])
+def test_mlx_losses_own_row_distance_tests_pass_patched(method):
+    """MLX's own test_losses.py methods for these losses, run against
+    mlx.nn.losses patched with ours."""
+    import unittest
+
+    case = _mlx_test_losses_case()
+    assert hasattr(case, method)
+    with mfl.patched_mlx():
+        result = unittest.TextTestRunner(stream=open(os.devnull, "w")).run(unittest.TestSuite([case(method)]))
+    assert result.testsRun == 1
+    assert result.wasSuccessful(), result.failures + result.errors
+
+
+def test_mlx_own_tests_cover_every_patched_loss():
+    """Each function patch_mlx() replaces has its MLX test method (run patched
+    here or in test_mlx_losses_own_row_softmax_tests_pass_patched, or restated
+    as test_mlx_case_*)."""
+    case = _mlx_test_losses_case()
+    methods = {m for m in dir(case) if m.startswith("test_")}
+    for name in mfl.PATCHABLE:
+        assert f"test_{name}" in methods, name

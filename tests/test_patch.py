@@ -117,3 +117,49 @@ def test_only_the_patchable_names_change():
     with mfl.patched_mlx():
         for n, fn in others.items():
             assert getattr(mlx.nn.losses, n) is fn, n
+
+
+def _mlx_loss_functions():
+    """Every public loss function mlx.nn.losses defines (its own functions, not
+    imported helpers such as typing.get_args, nor private ones like _reduce)."""
+    import inspect
+
+    return {name for name, fn in vars(mlx.nn.losses).items()
+            if inspect.isfunction(fn) and fn.__module__ == mlx.nn.losses.__name__
+            and not name.startswith("_")}
+
+
+def test_patch_replaces_every_public_loss_of_mlx():
+    _assert_original()
+    names = _mlx_loss_functions()
+    assert len(names) == 14, sorted(names)
+    assert set(mfl.PATCHABLE) == names
+    assert len(mfl.PATCHABLE) == len(set(mfl.PATCHABLE))
+    with mfl.patched_mlx():
+        for name in names:
+            assert getattr(mlx.nn.losses, name) is getattr(mfl, name), name
+
+
+def test_patched_row_distance_losses_route_to_the_fused_kernels():
+    """nn.losses.cosine_similarity_loss / triplet_loss run fused while patched:
+    the gradient at a zero vector is stock's NaN before and the clamped
+    cosine's x2 / eps after; and a float16 norm of 300 sixteens does not
+    overflow."""
+    z, x = mx.zeros((1, 3)), mx.array([[1.0, 2.0, 3.0]])
+
+    def grad_at_zero():
+        return np.array(mx.grad(lambda a: nn.losses.cosine_similarity_loss(a, x, reduction="sum"))(z))
+
+    def half_cosine():
+        h = mx.full((1, 300), 16.0, dtype=mx.float16)
+        return nn.losses.cosine_similarity_loss(h, h).astype(mx.float32).item()
+
+    assert np.isnan(grad_at_zero()).all() and np.isnan(half_cosine())
+    with mfl.patched_mlx():
+        np.testing.assert_allclose(grad_at_zero(), np.array(x) / 1e-8, rtol=1e-6)
+        assert half_cosine() == 1.0
+        a = mx.full((1, 300), 0.0, dtype=mx.float16)
+        p = mx.full((1, 300), 16.0, dtype=mx.float16)
+        loss = nn.losses.triplet_loss(a, p, p * 2, margin=0.0)
+        assert nn.losses.triplet_loss is mfl.triplet_loss and np.isfinite(loss.item())
+    assert np.isnan(grad_at_zero()).all()

@@ -321,3 +321,133 @@ def test_the_draws_cover_the_edge_shapes():
     shapes = [_shape(rng) for _ in range(200)]
     assert any(0 in s for s in shapes) and any(s == () for s in shapes)
     assert any(1 in s for s in shapes) and any(len(s) == 3 and 0 not in s for s in shapes)
+
+
+# ----------------------------------------------------------------- row distance
+
+import row_distance_reference as dref  # noqa: E402
+
+DISTANCE_LOSSES = list(dref.REFERENCES)
+_DISTANCE_VECTORS = {"cosine_similarity_loss": 2, "triplet_loss": 3, "contrastive_loss": 2,
+                     "cosine_embedding_loss": 2}
+_DISTANCE_TOL = {mx.float64: (1e-10, 1e-12), mx.float32: (2e-6, 1e-6),
+                 mx.float16: (2**-11 * 1.01, 1e-6), mx.bfloat16: (2**-8 * 1.01, 1e-6)}
+
+
+def _distance_problem(rng, name, dims=(0, 1, 2, 3, 7), rows_dims=(0, 1, 2, 3, 4)):
+    """(operands in float64, keyword arguments) of one random draw: any rank,
+    vector axis and length (0 included), parameters at their bounds (p = 1,
+    eps = 0, margins of either sign), soft contrastive labels."""
+    rows = _shape(rng, 0, 2, rows_dims)
+    # (the losses with targets refuse vectors of length 0)
+    d = int(rng.choice([v for v in dims if v or name not in ("contrastive_loss", "cosine_embedding_loss")]))
+    ndim = len(rows) + 1
+    axis = int(rng.integers(-ndim, ndim))
+    pos = axis % ndim
+    shape = rows[:pos] + (d,) + rows[pos:]
+    kw = {"axis": axis, "reduction": str(rng.choice(["none", "mean", "sum"]))}
+    if name in ("triplet_loss", "contrastive_loss"):
+        kw["p"] = float(rng.choice([1.0, 1.25, 2.0, 3.0, 6.5]))
+        kw["eps"] = float(rng.choice([0.0, 1e-6, 0.1]))
+        kw["margin"] = float(rng.choice([0.0, 0.5, 1.0, 2.5, -0.5]))
+        if name == "triplet_loss":
+            kw["swap"] = bool(rng.random() < 0.5)
+    else:
+        kw["eps"] = float(rng.choice([0.0, 1e-8, 0.5]))
+        if name == "cosine_embedding_loss":
+            kw["margin"] = float(rng.choice([-1.0, 0.0, 0.3, 1.0]))
+    soft = name == "contrastive_loss" and rng.random() < 0.5
+    ops = dref.sample(rng, name, shape, axis, soft=soft, **{k: v for k, v in kw.items() if k in ("p", "margin")})
+    n = _DISTANCE_VECTORS[name]
+    if ops[0].ndim >= 2 and rng.random() < 0.3:
+        # one vector operand broadcast from a size-1 leading axis
+        k = int(rng.integers(1, n))
+        ops[k] = ops[k][:1]
+    if n < len(ops) and ops[-1].ndim >= 1 and rng.random() < 0.3:
+        ops[-1] = ops[-1][..., :1]  # targets broadcast along the last row axis
+    return ops, kw
+
+
+def _distance_arrays(rng, name, ops, dtype):
+    """The operands as mx arrays in random layouts (the vectors in ``dtype``, the
+    targets in float32 / float64), and the float64 values they hold."""
+    n = _DISTANCE_VECTORS[name]
+    arrays = [_laid_out(rng, o, dtype if i < n else (mx.float64 if dtype == mx.float64 else mx.float32))
+              for i, o in enumerate(ops)]
+    return arrays, [to_np(a) for a in arrays]
+
+
+@pytest.mark.parametrize("name", DISTANCE_LOSSES)
+def test_distance_random_draws(name):
+    rng = _rng(name)
+    fn = getattr(mfl, name)
+    failures = []  # every failing draw, not only the first
+    for draw in range(3 * DRAWS):
+        ops, kw = _distance_problem(rng, name)
+        dtype = [mx.float32, mx.float64, mx.float16, mx.bfloat16][rng.integers(4)]
+        arrays, values = _distance_arrays(rng, name, ops, dtype)
+        got = fn(*arrays, **kw)
+        with np.errstate(all="ignore"):
+            expected = dref.REFERENCES[name](*values, **kw)
+            scale = dref.value_scale(name, values, **{k: v for k, v in kw.items() if k != "reduction"})
+        where = f"draw {draw}: {[np.shape(v) for v in values]}, {dtype}, {kw}"
+        assert got.shape == np.shape(expected), where
+        assert got.dtype == dtype, where
+        rtol, atol = _DISTANCE_TOL[dtype]
+        if kw["reduction"] != "none":
+            scale = np.sum(scale) / (max(scale.size, 1) if kw["reduction"] == "mean" else 1) * 4
+        got = to_np(got)
+        bound = np.broadcast_to(rtol * np.abs(expected) + atol * np.nan_to_num(scale), np.shape(expected))
+        with np.errstate(invalid="ignore"):
+            bad = (np.isnan(got) != np.isnan(expected)) | (np.abs(got - expected) > bound)
+        if np.any(bad):
+            failures.append(f"{where}: got {got[bad]}, expected {np.asarray(expected)[bad]}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("name", DISTANCE_LOSSES)
+def test_distance_random_gradients_float64(name):
+    rng = _rng("grad" + name)
+    fn = getattr(mfl, name)
+    n = _DISTANCE_VECTORS[name]
+    k = n + (name == "contrastive_loss")
+    done = 0
+    while done < 6:
+        ops, kw = _distance_problem(rng, name, dims=(1, 2, 3, 5), rows_dims=(1, 2, 3))
+        if ops[0].size > 30 or kw["reduction"] == "none":
+            continue
+        params = {a: b for a, b in kw.items() if a != "reduction"}
+        with np.errstate(all="ignore"):
+            if (not np.isfinite(dref.REFERENCES[name](*ops, **kw))
+                    or dref.kink_distance(name, ops, **params) < 1e-4):
+                continue
+        done += 1
+        arrays = [_laid_out(rng, o, mx.float64) for o in ops]
+        values = [to_np(a) for a in arrays]
+        grads = mx.grad(lambda *a: fn(*a, **kw), argnums=list(range(k)))(*arrays)
+        for i in range(k):
+            num = numeric_grad(lambda *a: float(dref.REFERENCES[name](*a, **kw)), values, i)
+            np.testing.assert_allclose(np.array(grads[i]), num, rtol=1e-5, atol=1e-6,
+                                       err_msg=f"d/d operand {i}: {[v.shape for v in values]}, {kw}")
+
+
+@pytest.mark.parametrize("name", DISTANCE_LOSSES)
+def test_distance_shapeless_compile(name):
+    rng = _rng("compile" + name)
+    fn = getattr(mfl, name)
+    n = _DISTANCE_VECTORS[name]
+    k = n + (name == "contrastive_loss")
+    for variant in range(3):
+        _, kw = _distance_problem(rng, name)
+        kw = dict(kw, axis=-1)
+        params = {a: b for a, b in kw.items() if a not in ("axis", "reduction")}
+        f = mx.compile(lambda *a: fn(*a, **kw), shapeless=True)
+        g = mx.compile(mx.grad(lambda *a: mx.sum(fn(*a, **kw)), argnums=list(range(k))), shapeless=True)
+        d = int(rng.choice([3, 6]))  # (no vector length changing to 1: see the contrastive test)
+        for rows in (4, 2, 7, 3):
+            ops = [to_mx(o) for o in dref.sample(rng, name, (rows, d), -1, **params)]
+            np.testing.assert_allclose(f(*ops), fn(*ops, **kw), rtol=1e-6, atol=1e-6,
+                                       err_msg=f"{kw}, {rows}x{d}")
+            eager = mx.grad(lambda *a: mx.sum(fn(*a, **kw)), argnums=list(range(k)))(*ops)
+            for gc, ge in zip(g(*ops), eager):
+                np.testing.assert_allclose(gc, ge, rtol=1e-6, atol=1e-7)

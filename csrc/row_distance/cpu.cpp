@@ -1,7 +1,7 @@
 // CPU kernels of the row-distance family: per row, one pass over its vectors
 // for the sums of kernels/row_distance/losses.h (blocks of 128 elements summed
 // in float, the blocks in double; all in double for float64) and the row's
-// loss (in double), and one pass that writes every requested gradient from the
+// loss, and one pass that writes every requested gradient from the
 // saved coefficients; rows in parallel on all cores. A vector axis that is not
 // contiguous is read in place with its stride.
 #include <algorithm>
@@ -142,10 +142,14 @@ struct DistanceKernels {
   static void forward_rows(const Rows& rows, int64_t first, const Offsets& off,
                            const Offsets& st, int64_t len, A* loss, A* dt, A* state) {
     const A p = A(rows.prm.p);
+    // The row is finished in A, as on the GPU and in stock MLX (whose own
+    // tests hold a float32 triplet loss to its float32 rounding).
+    const loss_kernels::DistanceParams<A> prm = {A(rows.prm.margin), A(rows.prm.eps), p,
+                                                 rows.prm.flags};
     for (int64_t j = 0; j < len; ++j) {
       auto sums = row_sums<Contig, Swap>(rows.template view<Contig>(off, st, j), rows.n, p);
-      auto res = loss_kernels::finish_row<K, N, double>(sums, double(rows.target(off, st, j)),
-                                                        rows.prm);
+      auto res = loss_kernels::finish_row<K, N, A>({A(sums.s0), A(sums.s1), A(sums.s2)},
+                                                   rows.target(off, st, j), prm);
       const int64_t r = first + j;
       loss[r] = A(res.loss);
       dt[r] = A(res.dt);

@@ -55,8 +55,8 @@ mx::array distance_loss(const char* fn, DistanceKind kind, std::vector<Arg> vect
   const mx::Shape shape = broadcast_shape(fn, vectors);
   const int ax = vector_axis(fn, vectors, shape, axis);
   const mx::Dtype acc = dtype == mx::float64 ? mx::float64 : mx::float32;
-  if (kind == DistanceKind::contrastive && shape[ax] == 0) {
-    // (the targets' gradient could not be placed in inputs with no elements)
+  if (targets && shape[ax] == 0) {
+    // (the targets are read, and their gradient written, along the vectors)
     fail(fn, "the vectors have shape " + shape_str(shape) + ", of length 0 along axis " +
                  std::to_string(axis) + "; expected vectors of length >= 1");
   }

@@ -109,8 +109,8 @@ void check_distance_inputs(const RowDistanceSpec& spec, const std::vector<mx::ar
     state.push_back(kStateWidth);
     ok = inputs[n_primals].shape() == state && inputs[n_primals + 1].shape() == rows;
   }
-  // (contrastive_loss refuses vectors of length 0: see its op)
-  ok = ok && !(spec.kind == DistanceKind::contrastive && shape[spec.axis] == 0);
+  // (the kinds with targets refuse vectors of length 0: see distance_loss)
+  ok = ok && !(spec.targets() && shape[spec.axis] == 0);
   if (!ok) {
     throw std::invalid_argument(std::string(spec.function_name()) +
                                 ": the inputs do not fit together (shape " + shape_str(shape) +

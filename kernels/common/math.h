@@ -2,8 +2,8 @@
 //
 // Everything the per-element loss formulas need goes through these wrappers, so
 // one formula compiles unchanged on both backends. On Metal the transcendental
-// functions are the `precise::` ones: the shaders build with fast math, whose
-// approximate exp/log would make the GPU disagree with the CPU.
+// functions are the `precise::` ones (the approximate exp/log of fast math
+// would make the GPU disagree with the CPU; the metallib builds without it).
 #pragma once
 
 #ifdef __METAL_VERSION__

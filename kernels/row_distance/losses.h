@@ -84,7 +84,9 @@ MFL_FN T abs_pow(T e, T p) {
   } else if (N == Norm::l1) {
     return abs_(e);
   } else {
-    return pow_(abs_(e), p);
+    // (the library's pow, not the CPU's vectorised one: its few-ulp error would
+    // move a distance such as (2^3 + 1e-6)^(1/3) off its float rounding)
+    return pow_<T>(abs_(e), p);
   }
 }
 template <Norm N, typename T>
@@ -126,7 +128,7 @@ MFL_FN T distance(T s, T eps, T p) {
   } else if (N == Norm::l1) {
     return s + eps;
   } else {
-    return pow_(s + eps, T(1) / p);
+    return pow_<T>(s + eps, T(1) / p); // (the library's pow, as in abs_pow)
   }
 }
 template <Norm N, typename T>
@@ -136,7 +138,7 @@ MFL_FN T distance_coef(T dloss_ddist, T dist, T p) {
   } else if (N == Norm::l1) {
     return dloss_ddist;
   } else {
-    return dloss_ddist / pow_(dist, p - T(1));
+    return dloss_ddist / pow_<T>(dist, p - T(1));
   }
 }
 
